@@ -1,0 +1,206 @@
+//! Config structs mirroring an HF Idefics3 `config.json` (SmolVLM-256M/500M and tiny test models).
+//!
+//! Fields that a hub config may omit fall back to the defaults of the matching transformers config
+//! class (`Idefics3VisionConfig`, `LlamaConfig`, `Idefics3Config`).
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VisionConfig {
+    #[serde(default = "d_v_hidden")]
+    pub hidden_size: usize,
+    #[serde(default = "d_v_inter")]
+    pub intermediate_size: usize,
+    #[serde(default = "d_12")]
+    pub num_hidden_layers: usize,
+    #[serde(default = "d_v_heads")]
+    pub num_attention_heads: usize,
+    #[serde(default = "d_3")]
+    pub num_channels: usize,
+    #[serde(default = "d_v_image")]
+    pub image_size: usize,
+    #[serde(default = "d_v_patch")]
+    pub patch_size: usize,
+    #[serde(default = "d_gelu_tanh")]
+    pub hidden_act: String,
+    #[serde(default = "d_1e6")]
+    pub layer_norm_eps: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RopeParameters {
+    pub rope_theta: Option<f64>,
+    pub rope_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TextConfig {
+    #[serde(default = "d_t_vocab")]
+    pub vocab_size: usize,
+    #[serde(default = "d_t_hidden")]
+    pub hidden_size: usize,
+    #[serde(default = "d_t_inter")]
+    pub intermediate_size: usize,
+    #[serde(default = "d_32")]
+    pub num_hidden_layers: usize,
+    #[serde(default = "d_32")]
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: Option<usize>,
+    pub head_dim: Option<usize>,
+    #[serde(default = "d_silu")]
+    pub hidden_act: String,
+    #[serde(default = "d_1e5")]
+    pub rms_norm_eps: f64,
+    /// transformers <= 4.x writes `rope_theta` at the top of text_config ...
+    pub rope_theta: Option<f64>,
+    /// ... transformers 5 writes it inside `rope_parameters`.
+    pub rope_parameters: Option<RopeParameters>,
+    pub rope_scaling: Option<serde_json::Value>,
+    #[serde(default = "d_t_maxpos")]
+    pub max_position_embeddings: usize,
+    pub tie_word_embeddings: Option<bool>,
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default)]
+    pub mlp_bias: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Idefics3Config {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    #[serde(default = "d_image_token")]
+    pub image_token_id: u32,
+    #[serde(default = "d_2")]
+    pub scale_factor: usize,
+    #[serde(default)]
+    pub tie_word_embeddings: Option<bool>,
+    pub vision_config: VisionConfig,
+    pub text_config: TextConfig,
+}
+
+fn d_v_hidden() -> usize { 1152 }
+fn d_v_inter() -> usize { 3072 }
+fn d_12() -> usize { 12 }
+fn d_v_heads() -> usize { 16 }
+fn d_3() -> usize { 3 }
+fn d_2() -> usize { 2 }
+fn d_v_image() -> usize { 224 }
+fn d_v_patch() -> usize { 32 }
+fn d_gelu_tanh() -> String { "gelu_pytorch_tanh".into() }
+fn d_1e6() -> f64 { 1e-6 }
+fn d_1e5() -> f64 { 1e-5 }
+fn d_t_vocab() -> usize { 32000 }
+fn d_t_hidden() -> usize { 4096 }
+fn d_t_inter() -> usize { 11008 }
+fn d_32() -> usize { 32 }
+fn d_silu() -> String { "silu".into() }
+fn d_t_maxpos() -> usize { 2048 }
+fn d_image_token() -> u32 { 128257 }
+
+impl VisionConfig {
+    pub fn patches_per_side(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+    pub fn num_patches(&self) -> usize {
+        self.patches_per_side() * self.patches_per_side()
+    }
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+impl TextConfig {
+    pub fn num_kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+    pub fn head_dim(&self) -> usize {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+    pub fn rope_theta(&self) -> f64 {
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.rope_theta)
+            .or(self.rope_theta)
+            .unwrap_or(10000.0)
+    }
+}
+
+impl Idefics3Config {
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        let cfg: Idefics3Config = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Config(format!("config.json is not a valid Idefics3 config: {e}")))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// lm_head shares embed_tokens' weight. HF reads the top-level flag (Idefics3Config), falling back
+    /// to text_config's.
+    pub fn tied_embeddings(&self) -> bool {
+        self.tie_word_embeddings
+            .or(self.text_config.tie_word_embeddings)
+            .unwrap_or(false)
+    }
+
+    /// Visual tokens per image tile after the pixel shuffle.
+    pub fn tokens_per_tile(&self) -> usize {
+        self.vision_config.num_patches() / (self.scale_factor * self.scale_factor)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let v = &self.vision_config;
+        let t = &self.text_config;
+        let bad = |m: String| Err(Error::Config(m));
+        if let Some(mt) = &self.model_type {
+            if mt != "idefics3" && mt != "smolvlm" {
+                return bad(format!("model_type is {mt:?}, expected \"idefics3\""));
+            }
+        }
+        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+            return bad(format!(
+                "vision image_size {} is not a multiple of patch_size {}",
+                v.image_size, v.patch_size
+            ));
+        }
+        if self.scale_factor == 0 || v.patches_per_side() % self.scale_factor != 0 {
+            return bad(format!(
+                "{} patches per side cannot be pixel-shuffled by scale_factor {}",
+                v.patches_per_side(),
+                self.scale_factor
+            ));
+        }
+        if v.num_attention_heads == 0 || v.hidden_size % v.num_attention_heads != 0 {
+            return bad("vision hidden_size is not divisible by num_attention_heads".into());
+        }
+        if v.hidden_act != "gelu_pytorch_tanh" && v.hidden_act != "gelu" {
+            return bad(format!("unsupported vision hidden_act {:?}", v.hidden_act));
+        }
+        if t.hidden_act != "silu" {
+            return bad(format!("unsupported text hidden_act {:?}", t.hidden_act));
+        }
+        if t.num_kv_heads() == 0 || t.num_attention_heads % t.num_kv_heads() != 0 {
+            return bad("text num_attention_heads is not a multiple of num_key_value_heads".into());
+        }
+        if t.head_dim() % 2 != 0 {
+            return bad("text head_dim must be even for rotary embeddings".into());
+        }
+        if let Some(p) = &t.rope_parameters {
+            if let Some(rt) = &p.rope_type {
+                if rt != "default" {
+                    return bad(format!("unsupported rope_type {rt:?} (only \"default\")"));
+                }
+            }
+        }
+        if let Some(s) = &t.rope_scaling {
+            if !s.is_null() {
+                return bad("rope_scaling is not supported".into());
+            }
+        }
+        if self.image_token_id as usize >= t.vocab_size {
+            return bad("image_token_id is outside the text vocabulary".into());
+        }
+        Ok(())
+    }
+}

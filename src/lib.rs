@@ -1,0 +1,18 @@
+//! zoo-prune-web: SmolVLM (HF Idefics3) in burn, natively and on WebGPU, with ZOO-Prune visual
+//! token pruning. The same library backs the web page (through `web`), the CLI and the tests.
+
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod generate;
+pub mod model;
+pub mod pipeline;
+pub mod preprocess;
+pub mod prompt;
+pub mod weights;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use config::Idefics3Config;
+pub use error::{Error, Result};
+pub use pipeline::{ModelFiles, Vlm};

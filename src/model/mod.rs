@@ -1,0 +1,117 @@
+//! Idefics3ForConditionalGeneration (SmolVLM): vision encoder, connector, Llama decoder, and the
+//! merge of image features into the `<image>` positions of the prompt.
+
+pub mod connector;
+pub mod layers;
+pub mod text;
+pub mod vision;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::config::Idefics3Config;
+use crate::error::{Error, Result};
+use crate::weights::WeightMap;
+pub use connector::{pixel_shuffle, Connector};
+pub use text::{ForwardOptions, ForwardOutput, KvCache, LayerDrop, TextModel};
+pub use vision::{VisionOutput, VisionTransformer};
+
+#[derive(Module, Debug)]
+pub struct Idefics3 {
+    pub vision: VisionTransformer,
+    pub connector: Connector,
+    pub text: TextModel,
+}
+
+/// A batch of encoded tiles.
+pub struct EncodedTiles {
+    /// Last encoder block output, before post_layernorm: [tiles, patches, d_v].
+    pub pre_ln: Tensor<3>,
+    /// After post_layernorm (what the connector receives): [tiles, patches, d_v].
+    pub post_ln: Tensor<3>,
+    /// Connector output, the LLM input embeddings of the visual tokens: [tiles, tokens, d_t].
+    pub features: Tensor<3>,
+    pub attentions: Vec<(usize, Tensor<3>)>,
+}
+
+impl Idefics3 {
+    /// Loads `config.json` + `model.safetensors` bytes (the hub's files, unchanged).
+    pub fn load(config: &Idefics3Config, safetensors: &[u8], device: &Device) -> Result<Self> {
+        let w = WeightMap::new(safetensors)?;
+        let model = Self::from_weights(config, &w, device)?;
+        w.finish()?;
+        Ok(model)
+    }
+
+    pub fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device) -> Result<Self> {
+        let has_model_prefix = w.contains("model.text_model.embed_tokens.weight");
+        if !has_model_prefix && !w.contains("model.text_model.norm.weight") {
+            let names = w.names();
+            let shown: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
+            return Err(Error::Checkpoint(format!(
+                "missing tensor `model.text_model.embed_tokens.weight`: this does not look like an \
+                 Idefics3/SmolVLM checkpoint (its first tensors: {})",
+                shown.join(", ")
+            )));
+        }
+        Ok(Self {
+            vision: VisionTransformer::load(w, "model.vision_model", &config.vision_config, device)?,
+            connector: Connector::load(w, "model.connector", config, device)?,
+            text: TextModel::load(
+                w,
+                "model.text_model",
+                &config.text_config,
+                config.tied_embeddings(),
+                device,
+            )?,
+        })
+    }
+
+    pub fn device(&self) -> Device {
+        self.text.embed_tokens.val().device()
+    }
+
+    /// Encodes tiles [tiles, 3, H, W] to visual-token embeddings.
+    pub fn encode(&self, pixels: Tensor<4>, attention_layers: &[usize]) -> EncodedTiles {
+        let out = self.vision.forward(pixels, attention_layers);
+        let post_ln = self.vision.post_layernorm.forward(out.last_hidden.clone());
+        let features = self.connector.forward(post_ln.clone());
+        EncodedTiles { pre_ln: out.last_hidden, post_ln, features, attentions: out.attentions }
+    }
+
+    /// Input embeddings [1, n, d_t] for `ids`, with the rows of `image_features` [k, d_t] placed at
+    /// the k positions holding `image_token_id`, in order.
+    pub fn merge_embeds(&self, ids: &[u32], image_token_id: u32, image_features: Option<Tensor<2>>) -> Result<Tensor<3>> {
+        let text = self.text.embed(ids);
+        let n = ids.len();
+        let n_img = ids.iter().filter(|&&t| t == image_token_id).count();
+        let have = image_features.as_ref().map(|f| f.dims()[0]).unwrap_or(0);
+        if n_img != have {
+            return Err(Error::Prompt(format!(
+                "the prompt has {n_img} <image> tokens but {have} image features were given"
+            )));
+        }
+        let merged = match image_features {
+            Some(f) if n_img > 0 => {
+                let mut k = 0;
+                let idx: Vec<i64> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(p, &t)| {
+                        if t == image_token_id {
+                            k += 1;
+                            (n + k - 1) as i64
+                        } else {
+                            p as i64
+                        }
+                    })
+                    .collect();
+                let device = text.device();
+                let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+                Tensor::cat(vec![text, f], 0).select(0, idx)
+            }
+            _ => text,
+        };
+        Ok(merged.unsqueeze::<3>())
+    }
+}

@@ -1,0 +1,328 @@
+//! Llama decoder (SmolLM2) as in HF `modeling_llama.py`: RMSNorm, rotate-half RoPE, grouped-query
+//! attention, SwiGLU MLP, a KV cache, and an untied or tied lm_head.
+//!
+//! RoPE positions are per layer: a token's position in layer l is its index in that layer's
+//! sequence (cache length + offset). Without dropping this is the usual 0..n; when visual tokens
+//! are dropped at a deep layer (`LayerDrop`), the layers from there on renumber the kept
+//! positions contiguously, as the information-horizon paper does.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::layers::{load_linear, RmsNorm};
+use crate::config::TextConfig;
+use crate::error::Result;
+use crate::weights::WeightMap;
+
+#[derive(Module, Debug)]
+pub struct TextAttention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    #[module(skip)]
+    pub heads: usize,
+    #[module(skip)]
+    pub kv_heads: usize,
+    #[module(skip)]
+    pub head_dim: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct TextMlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: TextAttention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: TextMlp,
+}
+
+#[derive(Module, Debug)]
+pub struct TextModel {
+    pub embed_tokens: Param<Tensor<2>>,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+    /// None when the embeddings are tied.
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    pub rope_theta: f64,
+    #[module(skip)]
+    pub head_dim: usize,
+}
+
+/// Per-layer keys and values, [1, kv_heads, len, head_dim].
+#[derive(Clone, Default)]
+pub struct KvCache {
+    pub layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> Self {
+        Self { layers: vec![None; layers] }
+    }
+    pub fn len(&self, layer: usize) -> usize {
+        self.layers[layer].as_ref().map(|(k, _)| k.dims()[2]).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.layers.iter().all(|l| l.is_none())
+    }
+    /// f32 bytes held by all keys and values.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flatten()
+            .map(|(k, v)| 4 * (k.shape().num_elements() + v.shape().num_elements()))
+            .sum()
+    }
+}
+
+/// Keep only `keep` (ascending sequence indices of this forward's input) from layer `layer` on.
+#[derive(Clone, Debug)]
+pub struct LayerDrop {
+    pub layer: usize,
+    pub keep: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ForwardOptions {
+    pub drop: Option<LayerDrop>,
+    /// Return the head-averaged attention of the last query over all keys at this layer (FastV).
+    pub last_query_attention_at: Option<usize>,
+}
+
+pub struct ForwardOutput {
+    /// Final-norm hidden states [1, seq_out, hidden] (seq_out < seq_in after a drop).
+    pub hidden: Tensor<3>,
+    pub last_query_attention: Option<Tensor<1>>,
+}
+
+/// cos and sin tables [seq, head_dim] for positions start..start+seq, as HF computes them (f32).
+fn rope_tables(start: usize, seq: usize, head_dim: usize, theta: f64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let half = head_dim / 2;
+    let inv_freq: Vec<f32> = (0..half)
+        .map(|i| 1.0f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
+        .collect();
+    let mut cos = Vec::with_capacity(seq * head_dim);
+    let mut sin = Vec::with_capacity(seq * head_dim);
+    for p in start..start + seq {
+        for rep in 0..2 {
+            let _ = rep;
+            for f in &inv_freq {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(cos, [seq, head_dim]), device),
+        Tensor::from_data(TensorData::new(sin, [seq, head_dim]), device),
+    )
+}
+
+fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+    let hd = x.dims()[3];
+    let half = hd / 2;
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
+}
+
+impl TextAttention {
+    /// x [1, s, d]; positions start at the cache length of this layer.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cache: &mut Option<(Tensor<4>, Tensor<4>)>,
+        rope: &(Tensor<2>, Tensor<2>),
+        want_last_query: bool,
+    ) -> (Tensor<3>, Option<Tensor<1>>) {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let g = h / kvh;
+        let q = self.q_proj.forward(x.clone()).reshape([b, s, h, hd]).swap_dims(1, 2);
+        let k = self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let q = apply_rope(q, &rope.0, &rope.1);
+        let k = apply_rope(k, &rope.0, &rope.1);
+        let past = cache.as_ref().map(|(k, _)| k.dims()[2]).unwrap_or(0);
+        let (k, v) = match cache.take() {
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            None => (k, v),
+        };
+        *cache = Some((k.clone(), v.clone()));
+        let l = past + s;
+        // Query heads h = kv * g + j share kv head `kv` (HF repeat_kv): group them instead of
+        // copying K and V.
+        let q = q.reshape([b, kvh, g * s, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+        let scores = if s > 1 {
+            let mut mask = vec![0f32; s * l];
+            for i in 0..s {
+                for j in (past + i + 1)..l {
+                    mask[i * l + j] = -1e30;
+                }
+            }
+            let mask = Tensor::<2>::from_data(TensorData::new(mask, [s, l]), &scores.device());
+            (scores.reshape([b, kvh, g, s, l]) + mask.unsqueeze::<5>()).reshape([b, kvh, g * s, l])
+        } else {
+            scores
+        };
+        let probs = softmax(scores, 3);
+        let last = want_last_query.then(|| {
+            probs
+                .clone()
+                .reshape([b, h, s, l])
+                .narrow(2, s - 1, 1)
+                .mean_dim(1)
+                .reshape([l])
+        });
+        let out = probs.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd]);
+        (self.o_proj.forward(out), last)
+    }
+}
+
+impl TextMlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+impl TextModel {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &TextConfig,
+        tied: bool,
+        device: &Device,
+    ) -> Result<Self> {
+        let (d, eps) = (c.hidden_size, c.rms_norm_eps);
+        let (h, kvh, hd) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim());
+        let ab = c.attention_bias;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("{prefix}.layers.{i}");
+            let lin = |name: &str, din, dout, bias| load_linear(w, &format!("{p}.{name}"), din, dout, bias, device);
+            layers.push(DecoderLayer {
+                input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), d, eps, device)?,
+                self_attn: TextAttention {
+                    q_proj: lin("self_attn.q_proj", d, h * hd, ab)?,
+                    k_proj: lin("self_attn.k_proj", d, kvh * hd, ab)?,
+                    v_proj: lin("self_attn.v_proj", d, kvh * hd, ab)?,
+                    o_proj: lin("self_attn.o_proj", h * hd, d, ab)?,
+                    heads: h,
+                    kv_heads: kvh,
+                    head_dim: hd,
+                },
+                post_attention_layernorm: RmsNorm::load(
+                    w,
+                    &format!("{p}.post_attention_layernorm.weight"),
+                    d,
+                    eps,
+                    device,
+                )?,
+                mlp: TextMlp {
+                    gate_proj: lin("mlp.gate_proj", d, c.intermediate_size, c.mlp_bias)?,
+                    up_proj: lin("mlp.up_proj", d, c.intermediate_size, c.mlp_bias)?,
+                    down_proj: lin("mlp.down_proj", c.intermediate_size, d, c.mlp_bias)?,
+                },
+            });
+        }
+        let embed_tokens = Param::from_tensor(w.tensor(
+            &format!("{prefix}.embed_tokens.weight"),
+            [c.vocab_size, d],
+            device,
+        )?);
+        let lm_head = if tied && !w.contains("lm_head.weight") {
+            None
+        } else {
+            Some(load_linear(w, "lm_head", d, c.vocab_size, false, device)?)
+        };
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm: RmsNorm::load(w, &format!("{prefix}.norm.weight"), d, eps, device)?,
+            lm_head,
+            rope_theta: c.rope_theta(),
+            head_dim: hd,
+        })
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    /// Token ids -> input embeddings [n, hidden].
+    pub fn embed(&self, ids: &[u32]) -> Tensor<2> {
+        let device = self.embed_tokens.val().device();
+        let idx: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [ids.len()]), &device);
+        self.embed_tokens.val().select(0, idx)
+    }
+
+    /// Runs the decoder over `embeds` [1, s, hidden], appending to `cache`.
+    pub fn forward(&self, embeds: Tensor<3>, cache: &mut KvCache, opts: &ForwardOptions) -> ForwardOutput {
+        let device = embeds.device();
+        let mut x = embeds;
+        let mut last_query_attention = None;
+        let mut rope: Option<(usize, usize, (Tensor<2>, Tensor<2>))> = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(drop) = &opts.drop {
+                if drop.layer == i {
+                    let idx: Vec<i64> = drop.keep.iter().map(|&k| k as i64).collect();
+                    let n = idx.len();
+                    let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+                    x = x.select(1, idx);
+                }
+            }
+            let s = x.dims()[1];
+            let start = cache.len(i);
+            let tables = match rope.take() {
+                Some((st, sl, t)) if st == start && sl == s => t,
+                _ => rope_tables(start, s, self.head_dim, self.rope_theta, &device),
+            };
+            let want = opts.last_query_attention_at == Some(i);
+            let (a, last) = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &mut cache.layers[i],
+                &tables,
+                want,
+            );
+            rope = Some((start, s, tables));
+            if last.is_some() {
+                last_query_attention = last;
+            }
+            let h = x + a;
+            x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+        }
+        ForwardOutput { hidden: self.norm.forward(x), last_query_attention }
+    }
+
+    /// hidden [.., hidden] -> logits [.., vocab]
+    pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let w = self.embed_tokens.val().transpose();
+                let dims = hidden.dims();
+                let d = dims[D - 1];
+                let n = hidden.shape().num_elements() / d;
+                let out = hidden.reshape([n, d]).matmul(w);
+                let v = out.dims()[1];
+                let mut od = dims;
+                od[D - 1] = v;
+                out.reshape(od)
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The whole question-answering path from the checkpoint's files: load, preprocess, encode the
+//! image, build the prompt, and start a streamed greedy answer.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::config::Idefics3Config;
+use crate::error::{Error, Result};
+use crate::generate::Generation;
+use crate::model::{EncodedTiles, ForwardOptions, Idefics3};
+use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
+use crate::prompt::PromptTokenizer;
+
+/// The hub's files, as bytes (the browser has no filesystem).
+pub struct ModelFiles {
+    pub config: Vec<u8>,
+    pub safetensors: Vec<u8>,
+    pub tokenizer: Vec<u8>,
+    pub preprocessor: Option<Vec<u8>>,
+    pub generation: Option<Vec<u8>>,
+}
+
+#[cfg(not(target_family = "wasm"))]
+impl ModelFiles {
+    /// Reads an HF model folder (config.json, model.safetensors, tokenizer.json, and if present
+    /// preprocessor_config.json and generation_config.json).
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self> {
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|e| {
+                Error::Checkpoint(format!("cannot read {}: {e}", dir.join(name).display()))
+            })
+        };
+        let opt = |name: &str| std::fs::read(dir.join(name)).ok();
+        Ok(Self {
+            config: read("config.json")?,
+            safetensors: read("model.safetensors")?,
+            tokenizer: read("tokenizer.json")?,
+            preprocessor: opt("preprocessor_config.json"),
+            generation: opt("generation_config.json"),
+        })
+    }
+}
+
+pub struct Vlm {
+    pub config: Idefics3Config,
+    pub model: Idefics3,
+    pub tokenizer: PromptTokenizer,
+    pub processor: ProcessorConfig,
+    pub device: Device,
+}
+
+/// An encoded image: every visual token's LLM embedding and what pruning methods need.
+pub struct EncodedImage {
+    pub processed: ProcessedImage,
+    pub tiles: EncodedTiles,
+    pub token_rects: Vec<Rect>,
+}
+
+fn eos_from_generation_config(bytes: &[u8]) -> Vec<u32> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    match &v["eos_token_id"] {
+        serde_json::Value::Number(n) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+        _ => vec![],
+    }
+}
+
+impl Vlm {
+    pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        let config = Idefics3Config::from_json(&files.config)?;
+        let tile = config.vision_config.image_size;
+        let processor = match &files.preprocessor {
+            Some(b) => ProcessorConfig::from_json(b, tile)?,
+            None => ProcessorConfig::smolvlm(tile),
+        };
+        let eos = files.generation.as_deref().map(eos_from_generation_config).unwrap_or_default();
+        let tokenizer = PromptTokenizer::from_bytes(&files.tokenizer, config.image_token_id, &eos)?;
+        let vocab = tokenizer.tokenizer.get_vocab_size(true);
+        if vocab > config.text_config.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer.json has {vocab} tokens but the model only {}: files of different models?",
+                config.text_config.vocab_size
+            )));
+        }
+        let model = Idefics3::load(&config, &files.safetensors, device)?;
+        Ok(Self { config, model, tokenizer, processor, device: device.clone() })
+    }
+
+    /// Visual tokens per tile.
+    pub fn image_seq_len(&self) -> usize {
+        self.config.tokens_per_tile()
+    }
+
+    pub fn preprocess(&self, img: &RgbImage, max_grid: Option<usize>) -> Result<ProcessedImage> {
+        let cfg = match max_grid {
+            Some(g) => self.processor.clone().with_max_grid(g),
+            None => self.processor.clone(),
+        };
+        ProcessedImage::new(img, &cfg)
+    }
+
+    /// Tiles `range` of `img` as a [n, 3, tile, tile] tensor.
+    pub fn pixels(&self, img: &ProcessedImage, range: std::ops::Range<usize>) -> Tensor<4> {
+        let t = img.tile;
+        let per = 3 * t * t;
+        let data = img.pixels[range.start * per..range.end * per].to_vec();
+        Tensor::from_data(TensorData::new(data, [range.len(), 3, t, t]), &self.device)
+    }
+
+    /// Encodes all tiles, `chunk` tiles per vision forward (bounds memory; `progress(done, total)`
+    /// is called after each chunk).
+    pub fn encode(
+        &self,
+        img: ProcessedImage,
+        chunk: usize,
+        attention_layers: &[usize],
+        mut progress: impl FnMut(usize, usize),
+    ) -> EncodedImage {
+        let n = img.num_tiles;
+        let chunk = chunk.max(1);
+        let mut parts: Vec<EncodedTiles> = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let end = (start + chunk).min(n);
+            parts.push(self.model.encode(self.pixels(&img, start..end), attention_layers));
+            progress(end, n);
+            start = end;
+        }
+        let tiles = if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            let cat = |f: &dyn Fn(&EncodedTiles) -> Tensor<3>| {
+                Tensor::cat(parts.iter().map(f).collect(), 0)
+            };
+            let attentions = (0..parts[0].attentions.len())
+                .map(|i| (parts[0].attentions[i].0, cat(&|p: &EncodedTiles| p.attentions[i].1.clone())))
+                .collect();
+            EncodedTiles {
+                pre_ln: cat(&|p| p.pre_ln.clone()),
+                post_ln: cat(&|p| p.post_ln.clone()),
+                features: cat(&|p| p.features.clone()),
+                attentions,
+            }
+        };
+        let vc = &self.config.vision_config;
+        let token_rects = img.token_rects(vc.patch_size, self.config.scale_factor);
+        EncodedImage { processed: img, tiles, token_rects }
+    }
+
+    pub fn prompt_ids(&self, question: &str, img: &ProcessedImage) -> Result<Vec<u32>> {
+        self.tokenizer.prompt_ids(question, img.rows, img.cols, self.image_seq_len())
+    }
+
+    /// Starts a greedy answer from the prompt `ids` (all `<image>` positions) and `features`
+    /// [visual tokens, d_t] of the whole image.
+    pub fn start_answer(
+        &self,
+        ids: &[u32],
+        features: Tensor<2>,
+        opts: &ForwardOptions,
+        max_new_tokens: usize,
+    ) -> Result<Generation> {
+        let embeds = self.model.merge_embeds(ids, self.config.image_token_id, Some(features))?;
+        Ok(Generation::start(&self.model, embeds, opts, max_new_tokens, self.tokenizer.eos_ids.clone()))
+    }
+}
+
+impl EncodedImage {
+    /// All visual-token embeddings in prompt order: [tiles * tokens, d_t].
+    pub fn features(&self) -> Tensor<2> {
+        let [t, n, d] = self.tiles.features.dims();
+        self.tiles.features.clone().reshape([t * n, d])
+    }
+}

@@ -1,0 +1,138 @@
+//! Reading an HF `model.safetensors` from bytes (no filesystem in wasm).
+//!
+//! Tensors keep the checkpoint's names. bf16 / f16 / f32 are converted to f32 on the host (WGSL has
+//! no bf16 and SwiftShader no f16). Every problem is an error that names the tensor: a missing one,
+//! a wrong shape, an unsupported dtype, and (at [`WeightMap::finish`]) tensors nobody asked for.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+pub struct WeightMap<'a> {
+    st: SafeTensors<'a>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+fn describe_safetensors_error(e: safetensors::SafeTensorError, len: usize) -> Error {
+    use safetensors::SafeTensorError as E;
+    let why = match e {
+        E::HeaderTooSmall | E::HeaderTooLarge | E::InvalidHeaderLength => {
+            "the file does not start with a safetensors header (is it a model.safetensors file?)"
+                .to_string()
+        }
+        E::InvalidHeader(_) | E::InvalidHeaderDeserialization(_) => {
+            "the safetensors header is not valid JSON (wrong or corrupted file)".to_string()
+        }
+        E::MetadataIncompleteBuffer | E::InvalidOffset(_) => format!(
+            "the file is truncated: its header describes more data than the {len} bytes present \
+             (an interrupted download?)"
+        ),
+        other => format!("invalid safetensors file: {other}"),
+    };
+    Error::Checkpoint(why)
+}
+
+impl<'a> WeightMap<'a> {
+    pub fn new(bytes: &'a [u8]) -> Result<Self> {
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| describe_safetensors_error(e, bytes.len()))?;
+        Ok(Self { st, used: RefCell::new(BTreeSet::new()) })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.st.tensor(name).is_ok()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.st.names().into_iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// The tensor `name` as f32 values, checked against `shape`.
+    pub fn f32_values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let view = self.st.tensor(name).map_err(|_| {
+            Error::Checkpoint(format!("missing tensor `{name}` (expected shape {shape:?})"))
+        })?;
+        if view.shape() != shape {
+            return Err(Error::Checkpoint(format!(
+                "tensor `{name}` has shape {:?}, the config expects {shape:?}",
+                view.shape()
+            )));
+        }
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+                .collect(),
+            other => {
+                return Err(Error::Checkpoint(format!(
+                    "tensor `{name}` has dtype {other:?}; only F32, BF16 and F16 are supported"
+                )))
+            }
+        };
+        self.used.borrow_mut().insert(name.to_string());
+        Ok(values)
+    }
+
+    /// The tensor `name` on `device`, checked against `shape`.
+    pub fn tensor<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+        device: &Device,
+    ) -> Result<Tensor<D>> {
+        let values = self.f32_values(name, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), device))
+    }
+
+    /// A Linear weight stored by PyTorch as [out, in], returned as burn's [in, out].
+    pub fn linear_weight(
+        &self,
+        name: &str,
+        d_in: usize,
+        d_out: usize,
+        device: &Device,
+    ) -> Result<Tensor<2>> {
+        let values = self.f32_values(name, &[d_out, d_in])?;
+        let mut t = vec![0f32; values.len()];
+        for o in 0..d_out {
+            for i in 0..d_in {
+                t[i * d_out + o] = values[o * d_in + i];
+            }
+        }
+        Ok(Tensor::from_data(TensorData::new(t, [d_in, d_out]), device))
+    }
+
+    /// Errors if the checkpoint holds tensors that the model did not read.
+    pub fn finish(self) -> Result<()> {
+        let used = self.used.into_inner();
+        let unused: Vec<String> =
+            self.st.names().into_iter().filter(|n| !used.contains(*n)).map(|s| s.to_string()).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        let mut unused = unused;
+        unused.sort();
+        let shown: Vec<&str> = unused.iter().take(8).map(|s| s.as_str()).collect();
+        Err(Error::Checkpoint(format!(
+            "{} unexpected tensor(s) in the checkpoint, e.g. `{}`: the config does not describe this \
+             file (wrong config.json, or not an Idefics3 checkpoint?)",
+            unused.len(),
+            shown.join("`, `")
+        )))
+    }
+}

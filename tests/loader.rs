@@ -1,0 +1,192 @@
+//! Bad inputs give clear errors that name the problem, never a panic: truncated or foreign files,
+//! missing / unexpected / mis-shaped tensors, broken images, empty prompts, bad configs.
+
+mod common;
+
+use common::*;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use zoo_prune_web::preprocess::RgbImage;
+use zoo_prune_web::weights::WeightMap;
+use zoo_prune_web::{Error, ModelFiles, Vlm};
+
+fn files() -> ModelFiles {
+    ModelFiles::from_dir(&fixtures().join("tiny_single")).unwrap()
+}
+
+/// Rewrites the checkpoint: `edit` gets (name, dtype, shape, bytes) and returns the new list.
+fn rewrite(
+    bytes: &[u8],
+    edit: impl FnOnce(Vec<(String, Dtype, Vec<usize>, Vec<u8>)>) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+) -> Vec<u8> {
+    let st = SafeTensors::deserialize(bytes).unwrap();
+    let list = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    let list = edit(list);
+    let views: Vec<(String, TensorView)> = list
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+fn load_err(f: &ModelFiles) -> String {
+    match Vlm::load(f, &device("flex")) {
+        Ok(_) => panic!("loading should have failed"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn truncated_checkpoint_is_reported() {
+    let mut f = files();
+    f.safetensors.truncate(f.safetensors.len() / 2);
+    let e = load_err(&f);
+    assert!(e.contains("truncated"), "{e}");
+}
+
+#[test]
+fn foreign_file_is_reported() {
+    let mut f = files();
+    f.safetensors = b"<html>404 not found</html>".to_vec();
+    let e = load_err(&f);
+    assert!(e.starts_with("checkpoint:") && e.contains("safetensors"), "{e}");
+    f.safetensors = vec![];
+    let e = load_err(&f);
+    assert!(e.starts_with("checkpoint:"), "{e}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let mut f = files();
+    f.safetensors = rewrite(&f.safetensors, |l| {
+        l.into_iter().filter(|t| t.0 != "model.text_model.layers.1.mlp.up_proj.weight").collect()
+    });
+    let e = load_err(&f);
+    assert!(e.contains("missing tensor `model.text_model.layers.1.mlp.up_proj.weight`"), "{e}");
+}
+
+#[test]
+fn unexpected_tensor_is_named() {
+    let mut f = files();
+    f.safetensors = rewrite(&f.safetensors, |mut l| {
+        l.push(("model.extra_head.weight".into(), Dtype::F32, vec![2], vec![0; 8]));
+        l
+    });
+    let e = load_err(&f);
+    assert!(e.contains("`model.extra_head.weight`") && e.contains("unexpected"), "{e}");
+}
+
+#[test]
+fn wrong_shape_is_named() {
+    let mut f = files();
+    let name = "model.connector.modality_projection.proj.weight";
+    f.safetensors = rewrite(&f.safetensors, |l| {
+        l.into_iter()
+            .map(|(n, d, s, b)| if n == name { (n, d, vec![s[1], s[0]], b) } else { (n, d, s, b) })
+            .collect()
+    });
+    let e = load_err(&f);
+    assert!(e.contains(name) && e.contains("shape"), "{e}");
+}
+
+#[test]
+fn unsupported_dtype_is_named() {
+    let mut f = files();
+    let name = "model.text_model.norm.weight";
+    f.safetensors = rewrite(&f.safetensors, |l| {
+        l.into_iter()
+            .map(|(n, d, s, b)| if n == name { (n, Dtype::I32, s, b) } else { (n, d, s, b) })
+            .collect()
+    });
+    let e = load_err(&f);
+    assert!(e.contains(name) && e.contains("I32"), "{e}");
+}
+
+fn to_bf16(b: &[u8]) -> Vec<u8> {
+    b.chunks_exact(4)
+        .flat_map(|c| {
+            let bits = f32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_bits();
+            // round to nearest even, as torch does
+            let r = ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
+            r.to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn bf16_and_f16_checkpoints_load_as_f32() {
+    let f = files();
+    let bf = rewrite(&f.safetensors, |l| {
+        l.into_iter().map(|(n, _, s, b)| (n, Dtype::BF16, s, to_bf16(&b))).collect()
+    });
+    let f16 = rewrite(&f.safetensors, |l| {
+        l.into_iter()
+            .map(|(n, _, s, b)| {
+                let h: Vec<u8> = b
+                    .chunks_exact(4)
+                    .flat_map(|c| half::f16::from_f32(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                    .collect();
+                (n, Dtype::F16, s, h)
+            })
+            .collect()
+    });
+    let name = "model.text_model.embed_tokens.weight";
+    let orig = WeightMap::new(&f.safetensors).unwrap();
+    let shape = SafeTensors::deserialize(&f.safetensors).unwrap().tensor(name).unwrap().shape().to_vec();
+    let want = orig.f32_values(name, &shape).unwrap();
+    let got_bf = WeightMap::new(&bf).unwrap().f32_values(name, &shape).unwrap();
+    let got_h = WeightMap::new(&f16).unwrap().f32_values(name, &shape).unwrap();
+    for ((w, b), h) in want.iter().zip(&got_bf).zip(&got_h) {
+        assert!((w - b).abs() <= w.abs() / 128.0 + 1e-30, "bf16 {w} -> {b}");
+        assert!((w - h).abs() <= w.abs() / 1024.0 + 1e-4, "f16 {w} -> {h}");
+        assert_eq!(half::bf16::from_f32(*w).to_f32(), *b);
+    }
+    // and the whole model loads from both
+    let mut fb = files();
+    fb.safetensors = bf;
+    Vlm::load(&fb, &device("flex")).unwrap();
+    let mut fh = files();
+    fh.safetensors = f16;
+    Vlm::load(&fh, &device("flex")).unwrap();
+}
+
+#[test]
+fn bad_config_and_tokenizer_are_reported() {
+    let mut f = files();
+    f.config = b"{not json".to_vec();
+    assert!(load_err(&f).starts_with("config:"));
+    let mut f = files();
+    f.tokenizer = b"{}".to_vec();
+    assert!(load_err(&f).starts_with("tokenizer:"));
+    // config of the other model: the shapes disagree and the error names a tensor
+    let mut f = files();
+    f.config = std::fs::read(fixtures().join("tiny_tiles/config.json")).unwrap();
+    let e = load_err(&f);
+    assert!(e.contains("tensor `model."), "{e}");
+}
+
+#[test]
+fn broken_images_are_reported() {
+    let png = std::fs::read(fixtures().join("photo.png")).unwrap();
+    for bad in [png[..png.len() / 3].to_vec(), b"GIF89a garbage".to_vec(), vec![1, 2, 3, 4, 5], vec![]] {
+        match RgbImage::decode(&bad) {
+            Err(Error::Image(m)) => assert!(!m.is_empty()),
+            other => panic!("expected an image error, got {:?}", other.map(|i| (i.width, i.height))),
+        }
+    }
+}
+
+#[test]
+fn empty_question_is_reported() {
+    let vlm = load_vlm("tiny_single", "flex");
+    let img = RgbImage::decode(&std::fs::read(fixtures().join("photo.png")).unwrap()).unwrap();
+    let p = vlm.preprocess(&img, None).unwrap();
+    match vlm.prompt_ids("   ", &p) {
+        Err(Error::Prompt(m)) => assert!(m.contains("empty")),
+        other => panic!("expected a prompt error, got {other:?}"),
+    }
+}

@@ -1,0 +1,146 @@
+// All model work happens here, in a module Worker: fetching the model files, loading it on WebGPU
+// (or the CPU fallback), and answering. The page only draws what this Worker posts.
+//
+// Page -> Worker: {type:'load', base, preferWebgpu}
+//                 {type:'ask', id, image (ArrayBuffer), question, maxGrid, maxNewTokens}
+//                 {type:'stop'}
+// Worker -> Page: {type:'status', text}
+//                 {type:'loaded', backend, fallbackReason, info, loadMs}
+//                 {type:'piece', id, text}
+//                 {type:'done', id, stopped, timings}
+//                 {type:'error', id?, during, message}
+//                 {type:'fatal', message}     (the wasm instance is dead: the page starts a new Worker)
+
+import init, { WebModel, take_panic_message } from '../pkg/zoo_prune_web.js';
+
+let model = null;
+let wasmDead = false;
+// One model call at a time: wasm-bindgen refuses a second call on an object that is busy.
+let queue = Promise.resolve();
+let stopRequested = false;
+let currentAsk = 0;
+
+const post = (msg) => self.postMessage(msg);
+const status = (text) => post({ type: 'status', text });
+
+function errorText(e) {
+  if (e instanceof WebAssembly.RuntimeError) {
+    let panic = null;
+    try { panic = take_panic_message(); } catch (_) { /* instance unusable */ }
+    wasmDead = true;
+    return `internal error (the model code crashed: ${panic || e.message}); the worker will be restarted`;
+  }
+  if (e && typeof e.message === 'string' && e.message) return e.message;
+  return String(e);
+}
+
+function report(during, e, id) {
+  const message = errorText(e);
+  if (wasmDead) post({ type: 'fatal', message: `${during}: ${message}` });
+  else post({ type: 'error', id, during, message });
+}
+
+async function fetchBytes(url, required) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot fetch ${url}: ${e.message}`);
+  }
+  if (!res.ok) {
+    if (!required && res.status === 404) return undefined;
+    throw new Error(`cannot fetch ${url}: HTTP ${res.status}`);
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function webgpuAdapterCheck() {
+  if (!('gpu' in navigator) || !navigator.gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return 'WebGPU has no adapter here (requestAdapter() returned null)';
+  } catch (e) {
+    return `WebGPU adapter request failed: ${e.message}`;
+  }
+  return null;
+}
+
+async function load({ base, preferWebgpu }) {
+  const t0 = performance.now();
+  status('loading the wasm module…');
+  await init();
+  status(`fetching the model files from ${base}…`);
+  const url = (name) => new URL(name, base).href;
+  const [config, safetensors, tokenizer, preprocessor, generation] = await Promise.all([
+    fetchBytes(url('config.json'), true),
+    fetchBytes(url('model.safetensors'), true),
+    fetchBytes(url('tokenizer.json'), true),
+    fetchBytes(url('preprocessor_config.json'), false),
+    fetchBytes(url('generation_config.json'), false),
+  ]);
+  let useWebgpu = preferWebgpu;
+  let jsFallback = null;
+  if (useWebgpu) {
+    jsFallback = await webgpuAdapterCheck();
+    if (jsFallback) useWebgpu = false;
+  }
+  status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
+  model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu);
+  post({
+    type: 'loaded',
+    backend: model.backend(),
+    fallbackReason: jsFallback || model.fallback_reason() || null,
+    info: JSON.parse(model.info()),
+    loadMs: performance.now() - t0,
+  });
+}
+
+async function ask({ id, image, question, maxGrid, maxNewTokens }) {
+  if (!model) throw new Error('the model is not loaded yet');
+  stopRequested = false;
+  status('encoding the image and reading the prompt…');
+  await model.ask(new Uint8Array(image), question, maxGrid, maxNewTokens);
+  status('answering…');
+  for (;;) {
+    if (stopRequested || id !== currentAsk) {
+      model.stop();
+      post({ type: 'done', id, stopped: true, timings: JSON.parse(model.timings()) });
+      return;
+    }
+    const piece = await model.next_piece();
+    if (piece === undefined || piece === null) break;
+    post({ type: 'piece', id, text: piece });
+  }
+  post({ type: 'done', id, stopped: false, timings: JSON.parse(model.timings()) });
+}
+
+function enqueue(during, fn, id) {
+  queue = queue.then(async () => {
+    if (wasmDead) return;
+    try {
+      await fn();
+    } catch (e) {
+      report(during, e, id);
+    }
+  });
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  switch (msg.type) {
+    case 'load':
+      enqueue('loading the model', () => load(msg));
+      break;
+    case 'ask':
+      currentAsk = msg.id; // a newer question ends the one being answered
+      enqueue('answering', () => ask(msg), msg.id);
+      break;
+    case 'stop':
+      stopRequested = true;
+      break;
+    default:
+      post({ type: 'error', during: 'worker', message: `unknown message ${JSON.stringify(msg.type)}` });
+  }
+};
+
+self.addEventListener('unhandledrejection', (ev) => report('worker', ev.reason));
