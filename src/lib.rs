@@ -6,8 +6,10 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod model;
+pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
+pub mod prune;
 pub mod prompt;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]

@@ -1,12 +1,14 @@
 //! The whole question-answering path from the checkpoint's files: load, preprocess, encode the
 //! image, build the prompt, and start a streamed greedy answer.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::generate::Generation;
-use crate::model::{EncodedTiles, ForwardOptions, Idefics3};
+use crate::model::{EncodedTiles, ForwardOptions, Idefics3, LayerDrop};
+use crate::prune::rng::permutation;
+use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
 use crate::prompt::PromptTokenizer;
 
@@ -162,6 +164,67 @@ impl Vlm {
         let embeds = self.model.merge_embeds(ids, self.config.image_token_id, Some(features))?;
         Ok(Generation::start(&self.model, embeds, opts, max_new_tokens, self.tokenizer.eos_ids.clone()))
     }
+
+    /// Starts a greedy answer that sees only the visual tokens `keep` (ascending indices into
+    /// `features` [all visual tokens, d_t]); the prefill really is shorter.
+    pub fn start_answer_pruned(
+        &self,
+        ids: &[u32],
+        features: Tensor<2>,
+        keep: &[usize],
+        deep: Option<&DeepDrop>,
+        max_new_tokens: usize,
+    ) -> Result<Generation> {
+        let n = features.dims()[0];
+        if keep.is_empty() || keep.iter().any(|&k| k >= n) || keep.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::Other(format!(
+                "kept tokens must be ascending indices below {n} and at least one"
+            )));
+        }
+        let image = self.config.image_token_id;
+        let pruned = prune_prompt(ids, image, keep);
+        let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &self.device);
+        let kept = if keep.len() == n { features } else { features.select(0, idx) };
+        let opts = ForwardOptions { drop: deep.map(|d| deep_layer_drop(&pruned, image, d)), ..Default::default() };
+        self.start_answer(&pruned, kept, &opts, max_new_tokens)
+    }
+}
+
+/// The prompt with only the kept `<image>` positions: `keep` holds ascending visual-token indices.
+/// Structural tokens (tile wrappers, row/col markers, the global-image marker) always stay; the
+/// kept tokens keep their order and the positions are contiguous.
+pub fn prune_prompt(ids: &[u32], image_token_id: u32, keep: &[usize]) -> Vec<u32> {
+    let mut v = 0usize;
+    let mut k = 0usize;
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        if id == image_token_id {
+            if k < keep.len() && keep[k] == v {
+                out.push(id);
+                k += 1;
+            }
+            v += 1;
+        } else {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// The information horizon's deep drop for a pruned prompt: all text positions and a seeded random
+/// `keep` fraction of the visual positions.
+pub fn deep_layer_drop(pruned_ids: &[u32], image_token_id: u32, drop: &DeepDrop) -> LayerDrop {
+    let vis: Vec<usize> =
+        pruned_ids.iter().enumerate().filter(|(_, &t)| t == image_token_id).map(|(p, _)| p).collect();
+    let n_keep = ((vis.len() as f64) * drop.keep).round() as usize;
+    let mut chosen: Vec<usize> = permutation(drop.seed, vis.len()).into_iter().take(n_keep).collect();
+    chosen.sort_unstable();
+    let kept_vis: std::collections::HashSet<usize> = chosen.into_iter().map(|i| vis[i]).collect();
+    let keep = (0..pruned_ids.len())
+        .filter(|p| pruned_ids[*p] != image_token_id || kept_vis.contains(p))
+        .collect();
+    LayerDrop { layer: drop.layer, keep }
 }
 
 impl EncodedImage {

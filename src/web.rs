@@ -30,8 +30,9 @@ extern "C" {
 /// the Worker reads this to tell the person what happened instead of "unreachable".
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
+/// Runs once when the module is instantiated.
 #[wasm_bindgen(start)]
-fn start() {
+fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string();
         console_error(&format!("zoo-prune-web panicked: {msg}"));

@@ -166,6 +166,9 @@ fn bad_config_and_tokenizer_are_reported() {
     let mut f = files();
     f.config = std::fs::read(fixtures().join("tiny_tiles/config.json")).unwrap();
     let e = load_err(&f);
+    assert!(e.contains("differs from the vision image_size"), "{e}");
+    f.preprocessor = None;
+    let e = load_err(&f);
     assert!(e.contains("tensor `model."), "{e}");
 }
 

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use zoo_prune_web::device::native_device;
 use zoo_prune_web::generate::read_floats;
-use zoo_prune_web::model::ForwardOptions;
+use zoo_prune_web::overlay::overlay_png;
+use zoo_prune_web::prune::{budget, rank, BudgetMode, Fusion, Method, PruneInputs};
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
 use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
@@ -14,13 +15,23 @@ use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
 const USAGE: &str = "usage:
   zoo-prune-web answer --model DIR --image FILE --prompt TEXT
                        [--backend flex|wgpu] [--grid N] [--max-new-tokens N] [--chunk N]
+                       [--method NAME --keep R|K [--seed N] [--budget per-tile|global]
+                        [--fusion multiply|sum|none] [--m N] [--h X] [--overlay FILE.png]]
 
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
                       (preprocessor_config.json and generation_config.json are used if present)
   --grid N            tiling: 1 = one tile, N = up to N x N tiles plus the global image
                       (default: the model's preprocessor_config.json)
   --max-new-tokens N  stop after N tokens (default 64); the answer also stops at <end_of_utterance>
-  --chunk N           tiles per vision forward (default 1)";
+  --chunk N           tiles per vision forward (default 1)
+  --method NAME       prune visual tokens first: zoo, divprune, prompt-aware, random, visionzip,
+                      fastv, info-horizon, feature-norm (default: keep every token)
+  --keep R|K          keep ratio (0.25, 25%) or a token count (an integer > 1); default 1.0
+  --seed N            seed of ZOO's directions and of the random methods (default 0)
+  --budget MODE       per-tile (default: equal share per tile) or global
+  --fusion F          ZOO's fusion of sensitivity and diversity: multiply (default), sum, none
+  --m N, --h X        ZOO's number of directions (64) and step (0.01)
+  --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image";
 
 struct Args {
     model: PathBuf,
@@ -30,6 +41,14 @@ struct Args {
     grid: Option<usize>,
     max_new: usize,
     chunk: usize,
+    method: Option<String>,
+    keep: String,
+    seed: u64,
+    budget: String,
+    fusion: String,
+    m: usize,
+    h: f64,
+    overlay: Option<PathBuf>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
@@ -47,6 +66,14 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         grid: None,
         max_new: 64,
         chunk: 1,
+        method: None,
+        keep: "1.0".into(),
+        seed: 0,
+        budget: "per-tile".into(),
+        fusion: "multiply".into(),
+        m: 64,
+        h: 0.01,
+        overlay: None,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -59,6 +86,17 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
             "--grid" => a.grid = Some(num(val()?)?),
             "--max-new-tokens" => a.max_new = num(val()?)?,
             "--chunk" => a.chunk = num(val()?)?,
+            "--method" => a.method = Some(val()?),
+            "--keep" => a.keep = val()?,
+            "--seed" => a.seed = num(val()?)? as u64,
+            "--budget" => a.budget = val()?,
+            "--fusion" => a.fusion = val()?,
+            "--m" => a.m = num(val()?)?,
+            "--h" => {
+                let v = val()?;
+                a.h = v.parse().map_err(|_| format!("--h needs a number, got {v:?}"))?
+            }
+            "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -66,6 +104,26 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
     a.image = image.ok_or("--image is required")?;
     a.prompt = prompt.ok_or("--prompt is required")?;
     Ok(a)
+}
+
+/// "0.25" / "25%" -> a ratio; "40" -> a count.
+fn parse_keep(v: &str, n: usize) -> Result<usize> {
+    let bad = || Error::Other(format!("--keep needs a ratio (0.25, 25%) or a count, got {v:?}"));
+    if let Some(p) = v.strip_suffix('%') {
+        let r: f64 = p.parse().map_err(|_| bad())?;
+        return Ok(budget(n, r / 100.0));
+    }
+    if !v.contains('.') {
+        let k: usize = v.parse().map_err(|_| bad())?;
+        if k > 1 {
+            return Ok(k.min(n));
+        }
+    }
+    let r: f64 = v.parse().map_err(|_| bad())?;
+    if !(r > 0.0 && r <= 1.0) {
+        return Err(bad());
+    }
+    Ok(budget(n, r))
 }
 
 fn ms(t: Instant) -> f64 {
@@ -85,15 +143,78 @@ fn run(a: Args) -> Result<()> {
     let processed = vlm.preprocess(&img, a.grid)?;
     let pre_ms = ms(t);
     let ids = vlm.prompt_ids(&a.prompt, &processed)?;
+    let method = match &a.method {
+        Some(name) => {
+            let mut m = Method::by_name(name, a.seed)?;
+            if let Method::Zoo { params, fusion } = &mut m {
+                params.m = a.m;
+                params.h = a.h;
+                *fusion = Fusion::parse(&a.fusion)
+                    .ok_or_else(|| Error::Other(format!("unknown fusion {:?}", a.fusion)))?;
+            }
+            Some(m)
+        }
+        None => None,
+    };
+    let last = vlm.config.vision_config.num_hidden_layers - 1;
+    let att_layers: Vec<usize> = match method {
+        Some(Method::VisionZip { .. }) => vec![last],
+        _ => vec![],
+    };
     let t = Instant::now();
-    let encoded = vlm.encode(processed, a.chunk, &[], |_, _| {});
+    let encoded = vlm.encode(processed, a.chunk, &att_layers, |_, _| {});
     let features = encoded.features();
     // touch the result so the timer covers the device work
     let _ = pollster::block_on(read_floats(features.clone().narrow(0, 0, 1)))?;
     let encode_ms = ms(t);
     let n_vis = features.dims()[0];
+    let mut keep: Vec<usize> = (0..n_vis).collect();
+    let mut deep = None;
+    if let Some(method) = &method {
+        let budget_mode = match a.budget.as_str() {
+            "per-tile" => BudgetMode::PerTile,
+            "global" => BudgetMode::Global,
+            other => return Err(Error::Other(format!("unknown budget mode {other:?}"))),
+        };
+        let k = parse_keep(&a.keep, n_vis)?;
+        let q_ids = vlm.tokenizer.encode(a.prompt.trim())?;
+        let t = Instant::now();
+        let inputs = PruneInputs {
+            model: &vlm.model,
+            features: &encoded.tiles.features,
+            pre_ln: &encoded.tiles.pre_ln,
+            vision_attentions: &encoded.tiles.attentions,
+            prompt_ids: Some(&ids),
+            image_token_id: vlm.config.image_token_id,
+            question_ids: Some(&q_ids),
+        };
+        let ranking = pollster::block_on(rank(method, &inputs, budget_mode))?;
+        let rank_ms = ms(t);
+        for w in &ranking.warnings {
+            eprintln!("warning: {w}");
+        }
+        keep = ranking.keep(k);
+        deep = ranking.deep_drop.clone();
+        eprintln!(
+            "pruning: {} keeps {k}/{n_vis} visual tokens ({:.1} %), ranking {rank_ms:.1} ms{}",
+            ranking.method,
+            100.0 * k as f64 / n_vis as f64,
+            deep.as_ref().map(|d| format!(", random drop to {:.0} % at LLM layer {}", d.keep * 100.0, d.layer)).unwrap_or_default()
+        );
+    }
+    if let Some(path) = &a.overlay {
+        let mut kept = vec![false; n_vis];
+        for &k in &keep {
+            kept[k] = true;
+        }
+        let p = &encoded.processed;
+        let grid = if p.rows * p.cols > 0 { p.rows * p.cols * vlm.image_seq_len() } else { n_vis };
+        let png = overlay_png(&img, &encoded.token_rects, &kept, grid)?;
+        std::fs::write(path, png).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("overlay written to {}", path.display());
+    }
     let t = Instant::now();
-    let mut gen = vlm.start_answer(&ids, features, &ForwardOptions::default(), a.max_new)?;
+    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, deep.as_ref(), a.max_new)?;
     let mut stream = TextStream::default();
     let mut first_ms = None;
     let mut out = std::io::stdout();
@@ -112,11 +233,12 @@ fn run(a: Args) -> Result<()> {
     let per_tok = if n > 1 { (total_ms - prefill_ms) / (n - 1) as f64 } else { 0.0 };
     eprintln!(
         "backend {} | load {load_ms:.0} ms | preprocess {pre_ms:.1} ms | encode {} tiles {encode_ms:.1} ms | \
-         prompt {} tokens ({n_vis} visual) | prefill+first token {prefill_ms:.1} ms | decode {per_tok:.2} ms/token \
+         prompt {} tokens ({} of {n_vis} visual kept) | prefill+first token {prefill_ms:.1} ms | decode {per_tok:.2} ms/token \
          ({:.1} tok/s) over {n} tokens | KV cache {} KiB",
         a.backend,
         encoded.processed.num_tiles,
-        ids.len(),
+        gen.prompt_len,
+        keep.len(),
         if per_tok > 0.0 { 1e3 / per_tok } else { 0.0 },
         gen.kv_cache_bytes() / 1024
     );

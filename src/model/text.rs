@@ -96,6 +96,9 @@ pub struct ForwardOptions {
     pub drop: Option<LayerDrop>,
     /// Return the head-averaged attention of the last query over all keys at this layer (FastV).
     pub last_query_attention_at: Option<usize>,
+    /// Stop after this layer (its output is returned without the final norm being meaningful for
+    /// logits): FastV only needs the early layers.
+    pub stop_after_layer: Option<usize>,
 }
 
 pub struct ForwardOutput {
@@ -304,6 +307,9 @@ impl TextModel {
             }
             let h = x + a;
             x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
+            if opts.stop_after_layer == Some(i) {
+                break;
+            }
         }
         ForwardOutput { hidden: self.norm.forward(x), last_query_attention }
     }
