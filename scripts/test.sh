@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-web.sh
 cargo test --release
-bash scripts/test-web.sh
+SKIP_BUILD=1 bash scripts/test-web.sh

@@ -41,6 +41,7 @@ const state = {
   imageName: '',
   previewUrl: null,
   backend: '',
+  adapter: null,
   model: null,
   loadMs: 0,
 };
@@ -66,7 +67,7 @@ function updateButtons() {
 }
 
 function readyLine() {
-  const b = state.backend === 'webgpu' ? 'WebGPU' : state.backend;
+  const b = state.backend === 'webgpu' ? `WebGPU${state.adapter ? ` (${state.adapter})` : ''}` : state.backend;
   return `Ready · backend: ${b} · model: ${state.model.label} · loaded in ${(state.loadMs / 1000).toFixed(1)} s`;
 }
 
@@ -93,6 +94,7 @@ function onWorkerMessage(ev) {
     case 'loaded': {
       state.ready = true;
       state.backend = m.backend;
+      state.adapter = m.adapter;
       state.loadMs = m.loadMs;
       let line = readyLine();
       if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (CPU fallback: ${m.fallbackReason})`;
@@ -186,8 +188,10 @@ function setImage(bytes, name) {
 }
 
 el.preview.addEventListener('error', () => {
+  el.preview.classList.add('broken');
   if (state.image) el.imageName.textContent = `${state.imageName}: the browser cannot show this file as an image`;
 });
+el.preview.addEventListener('load', () => el.preview.classList.remove('broken'));
 
 async function loadSample() {
   try {

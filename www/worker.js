@@ -5,7 +5,7 @@
 //                 {type:'ask', id, image (ArrayBuffer), question, maxGrid, maxNewTokens}
 //                 {type:'stop'}
 // Worker -> Page: {type:'status', text}
-//                 {type:'loaded', backend, fallbackReason, info, loadMs}
+//                 {type:'loaded', backend, adapter, fallbackReason, info, loadMs}
 //                 {type:'piece', id, text}
 //                 {type:'done', id, stopped, timings}
 //                 {type:'error', id?, during, message}
@@ -54,15 +54,20 @@ async function fetchBytes(url, required) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-async function webgpuAdapterCheck() {
-  if (!('gpu' in navigator) || !navigator.gpu) return 'this browser has no WebGPU (navigator.gpu is missing)';
+// Asks for a WebGPU adapter before Rust does, to say why the CPU is used when it is, and which
+// adapter WebGPU runs on (SwiftShader is Chromium's CPU implementation of WebGPU).
+async function webgpuAdapter() {
+  if (!('gpu' in navigator) || !navigator.gpu) return { reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return 'WebGPU has no adapter here (requestAdapter() returned null)';
+    if (!adapter) return { reason: 'WebGPU has no adapter here (requestAdapter() returned null)' };
+    const i = adapter.info || {};
+    const name = [i.vendor, i.architecture || i.device || i.description].filter(Boolean).join(' ') || 'unknown adapter';
+    const fallback = adapter.isFallbackAdapter || i.isFallbackAdapter;
+    return { desc: `${name}${fallback ? ', a software (CPU) adapter' : ''}` };
   } catch (e) {
-    return `WebGPU adapter request failed: ${e.message}`;
+    return { reason: `WebGPU adapter request failed: ${e.message}` };
   }
-  return null;
 }
 
 async function load({ base, preferWebgpu }) {
@@ -80,8 +85,11 @@ async function load({ base, preferWebgpu }) {
   ]);
   let useWebgpu = preferWebgpu;
   let jsFallback = null;
+  let adapter = null;
   if (useWebgpu) {
-    jsFallback = await webgpuAdapterCheck();
+    const a = await webgpuAdapter();
+    jsFallback = a.reason || null;
+    adapter = a.desc || null;
     if (jsFallback) useWebgpu = false;
   }
   status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
@@ -89,6 +97,7 @@ async function load({ base, preferWebgpu }) {
   post({
     type: 'loaded',
     backend: model.backend(),
+    adapter,
     fallbackReason: jsFallback || model.fallback_reason() || null,
     info: JSON.parse(model.info()),
     loadMs: performance.now() - t0,

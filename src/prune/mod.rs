@@ -178,7 +178,7 @@ fn per_budget(
 }
 
 /// Cosine matrix of a range of rows of `z` [total, d].
-fn cos_of(z: &[f32], d: usize, r: &std::ops::Range<usize>) -> Vec<f64> {
+fn cos_of(z: &[f64], d: usize, r: &std::ops::Range<usize>) -> Vec<f64> {
     select::cosine_matrix(&z[r.start * d..r.end * d], r.len(), d)
 }
 
@@ -190,7 +190,8 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
     if method.needs_prompt() && inp.question_ids.is_none() && inp.prompt_ids.is_none() {
         return Err(Error::Other(format!("{} needs the prompt: ask a question first", method.name())));
     }
-    let z = read_floats(inp.features.clone().reshape([total, d])).await?;
+    let z: Vec<f64> =
+        read_floats(inp.features.clone().reshape([total, d])).await?.into_iter().map(|v| v as f64).collect();
     let mut warnings = Vec::new();
     let mut deep_drop = None;
     let (scores, steps): (Vec<f64>, Vec<Step>) = match method {

@@ -43,7 +43,7 @@ pub async fn feature_norm(inp: &PruneInputs<'_>) -> Result<Vec<f64>> {
 }
 
 /// Cosine of each projected token with the mean input embedding of the question's tokens.
-pub async fn prompt_relevance(model: &Idefics3, z: &[f32], d: usize, question: &[u32]) -> Result<Vec<f64>> {
+pub async fn prompt_relevance(model: &Idefics3, z: &[f64], d: usize, question: &[u32]) -> Result<Vec<f64>> {
     if question.is_empty() {
         return Err(Error::Prompt("the question is empty".into()));
     }
@@ -51,8 +51,8 @@ pub async fn prompt_relevance(model: &Idefics3, z: &[f32], d: usize, question: &
     let en = e.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt().max(1e-12);
     Ok(z.chunks(d)
         .map(|row| {
-            let dot: f64 = row.iter().zip(&e).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let rn = row.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt().max(1e-12);
+            let dot: f64 = row.iter().zip(&e).map(|(&a, &b)| a * b as f64).sum();
+            let rn = row.iter().map(|&x| x * x).sum::<f64>().sqrt().max(1e-12);
             dot / (rn * en)
         })
         .collect())

@@ -17,33 +17,46 @@ pub struct Step {
     pub distance: f64,
 }
 
-/// Cosine similarities of the rows of `z` [n, d], from the Gram matrix.
-pub fn cosine_matrix(z: &[f32], n: usize, d: usize) -> Vec<f64> {
+/// Cosine similarities of the rows of `z` [n, d] in f64, as torch and the numpy reference compute
+/// them: rows normalised first (by max(norm, 1e-8)), then plain sequential dot products, so the
+/// result is bit-identical to tests/pruning_reference/reference.py.
+pub fn cosine_matrix(z: &[f64], n: usize, d: usize) -> Vec<f64> {
     assert_eq!(z.len(), n * d);
-    let norms: Vec<f64> = z
-        .chunks(d)
-        .map(|r| r.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt())
-        .collect();
+    let mut unit = vec![0f64; n * d];
+    for i in 0..n {
+        let row = &z[i * d..(i + 1) * d];
+        let mut ss = 0f64;
+        for &x in row {
+            ss += x * x;
+        }
+        let norm = ss.sqrt().max(1e-8);
+        for k in 0..d {
+            unit[i * d + k] = row[k] / norm;
+        }
+    }
     let mut c = vec![0f64; n * n];
     for i in 0..n {
-        let zi = &z[i * d..(i + 1) * d];
+        let ui = &unit[i * d..(i + 1) * d];
         for j in i..n {
-            let zj = &z[j * d..(j + 1) * d];
-            let dot: f64 = zi.iter().zip(zj).map(|(&a, &b)| a as f64 * b as f64).sum();
-            let v = dot / (norms[i] * norms[j]).max(1e-12);
-            c[i * n + j] = v;
-            c[j * n + i] = v;
+            let uj = &unit[j * d..(j + 1) * d];
+            let mut dot = 0f64;
+            for k in 0..d {
+                dot += ui[k] * uj[k];
+            }
+            c[i * n + j] = dot;
+            c[j * n + i] = dot;
         }
     }
     c
 }
 
-/// Min-max normalisation to [0, 1]; all ones when max == min (as the official code).
+/// Min-max normalisation as the official `select_tokens_sads`: (s - min) / (max - min + 1e-8),
+/// all ones when max == min.
 pub fn minmax(s: &[f64]) -> Vec<f64> {
     let lo = s.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if hi > lo {
-        s.iter().map(|v| (v - lo) / (hi - lo)).collect()
+        s.iter().map(|v| (v - lo) / ((hi - lo) + 1e-8)).collect()
     } else {
         vec![1.0; s.len()]
     }
@@ -123,12 +136,21 @@ pub fn sads_order(sensitivity: &[f64], cos: &[f64], fusion: Fusion) -> Vec<Step>
 pub fn divprune_order(cos: &[f64], n: usize) -> Vec<Step> {
     assert_eq!(cos.len(), n * n);
     let mut picked = vec![false; n];
+    // official first pick: the SECOND smallest distance of each column, the (~0) diagonal
+    // included, i.e. the distance to the nearest neighbour
     let nearest: Vec<f64> = (0..n)
-        .map(|i| {
-            (0..n)
-                .filter(|&j| j != i)
-                .map(|j| 1.0 - cos[i * n + j])
-                .fold(f64::INFINITY, f64::min)
+        .map(|j| {
+            let (mut a, mut b) = (f64::INFINITY, f64::INFINITY);
+            for i in 0..n {
+                let v = 1.0 - cos[i * n + j];
+                if v < a {
+                    b = a;
+                    a = v;
+                } else if v < b {
+                    b = v;
+                }
+            }
+            b
         })
         .collect();
     let mut steps = Vec::with_capacity(n);
@@ -192,7 +214,7 @@ mod tests {
     use super::*;
 
     fn cos_of(z: &[[f32; 2]]) -> Vec<f64> {
-        let flat: Vec<f32> = z.iter().flatten().copied().collect();
+        let flat: Vec<f64> = z.iter().flatten().map(|&v| v as f64).collect();
         cosine_matrix(&flat, z.len(), 2)
     }
 
@@ -203,8 +225,8 @@ mod tests {
         let cos = cos_of(&z);
         let s = [0.9, 1.0, 0.5, 0.2];
         let order: Vec<usize> = sads_order(&s, &cos, Fusion::Multiply).iter().map(|p| p.token).collect();
-        // first the most sensitive (1); then 2 (S_hat .375 * div 1.0) beats 3 (S_hat 0 * 2.0)
-        // and 0 (S_hat .875 * ~0); 
+        // first the most sensitive (1); then 2 (S_hat .375 * div .99) beats 3 (S_hat 0 * 2.0)
+        // and 0 (S_hat .875 * ~0)
         assert_eq!(order[0], 1);
         assert_eq!(order[1], 2);
         assert_eq!(order.len(), 4);
@@ -219,7 +241,9 @@ mod tests {
     #[test]
     fn constant_sensitivity_normalises_to_ones() {
         assert_eq!(minmax(&[2.0, 2.0, 2.0]), vec![1.0, 1.0, 1.0]);
-        assert_eq!(minmax(&[1.0, 3.0, 2.0]), vec![0.0, 1.0, 0.5]);
+        let m = minmax(&[1.0, 3.0, 2.0]);
+        assert_eq!(m[0], 0.0);
+        assert!((m[1] - 1.0).abs() < 1e-8 && m[1] < 1.0 && (m[2] - 0.5).abs() < 1e-8);
     }
 
     #[test]

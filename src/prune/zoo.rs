@@ -22,6 +22,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::rng::gaussian_directions;
+use crate::model::layers::LayerNorm;
 use crate::model::{pixel_shuffle, Idefics3};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +68,7 @@ pub fn is_degenerate(s: &[f64]) -> bool {
 }
 
 /// The m directions as a device tensor [m, s*s, d_v].
-fn directions(p: &ZooParams, s2: usize, dv: usize, device: &Device) -> Tensor<3> {
+pub fn directions(p: &ZooParams, s2: usize, dv: usize, device: &Device) -> Tensor<3> {
     let u: Vec<f32> = gaussian_directions(p.seed, p.m, s2 * dv).into_iter().map(|x| x as f32).collect();
     Tensor::from_data(TensorData::new(u, [p.m, s2, dv]), device)
 }
@@ -78,35 +79,38 @@ fn directions(p: &ZooParams, s2: usize, dv: usize, device: &Device) -> Tensor<3>
 pub fn sensitivity(model: &Idefics3, pre_ln: &Tensor<3>, p: &ZooParams) -> Tensor<1> {
     let [t, _, dv] = pre_ln.dims();
     let s = model.connector.scale_factor;
-    let s2 = s * s;
-    let device = pre_ln.device();
-    let u = directions(p, s2, dv, &device);
+    let u = directions(p, s * s, dv, &pre_ln.device());
     let w = model.connector.proj.weight.val(); // [s2*dv, dt]
-    let dt = w.dims()[1];
-    let ln = &model.vision.post_layernorm;
     let per_tile: Vec<Tensor<1>> = (0..t)
         .map(|i| {
             // [1, patches, dv] -> tokens [n, s2, dv] in the connector's [dh][dw][c] order
             let x = pixel_shuffle(pre_ln.clone().narrow(0, i, 1), s);
             let n = x.dims()[1];
-            let x = x.reshape([n, s2, dv]);
-            match (p.proxy, p.estimator) {
-                (Proxy::Linear, _) => linear_fd(x, &u, &w, p.h),
-                (Proxy::PostLayerNorm, Estimator::FiniteDifference) => {
-                    let f = |x: Tensor<4>| {
-                        let [a, b, _, _] = x.dims();
-                        ln.forward(x).reshape([a * b, s2 * dv]).matmul(w.clone()).reshape([a, b, dt])
-                    };
-                    let xs = x.unsqueeze_dim::<4>(1); // [n, 1, s2, dv]
-                    let hu = (u.clone() * p.h).unsqueeze::<4>(); // [1, m, s2, dv]
-                    let delta = (f(xs.clone() + hu.clone()) - f(xs - hu)) / (2.0 * p.h);
-                    delta.square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
-                }
-                (Proxy::PostLayerNorm, Estimator::Jvp) => ln_jvp(x, &u, &w, &ln.weight.val(), ln.eps),
-            }
+            token_sensitivity(x.reshape([n, s * s, dv]), &u, &w, &model.vision.post_layernorm, p)
         })
         .collect();
     Tensor::cat(per_tile, 0)
+}
+
+/// Sensitivity of tokens x [n, s2, d_v] (each token's patches, pre-LN) under the proxy
+/// LN (per patch) -> flatten [dh][dw][c] -> x W, with W [s2*d_v, d_t] and directions u [m, s2, d_v].
+pub fn token_sensitivity(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, ln: &LayerNorm, p: &ZooParams) -> Tensor<1> {
+    let [n, s2, dv] = x.dims();
+    let dt = w.dims()[1];
+    match (p.proxy, p.estimator) {
+        (Proxy::Linear, _) => linear_fd(x, u, w, p.h),
+        (Proxy::PostLayerNorm, Estimator::FiniteDifference) => {
+            let f = |x: Tensor<4>| {
+                let [a, b, _, _] = x.dims();
+                ln.forward(x).reshape([a * b, s2 * dv]).matmul(w.clone()).reshape([a, b, dt])
+            };
+            let xs = x.unsqueeze_dim::<4>(1); // [n, 1, s2, dv]
+            let hu = (u.clone() * p.h).unsqueeze::<4>(); // [1, m, s2, dv]
+            let delta = (f(xs.clone() + hu.clone()) - f(xs - hu)) / (2.0 * p.h);
+            delta.square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
+        }
+        (Proxy::PostLayerNorm, Estimator::Jvp) => ln_jvp(x, u, w, &ln.weight.val(), ln.eps),
+    }
 }
 
 /// Central differences through shuffle + Linear only: (W(x+hu) - W(x-hu)) / 2h = W u for every

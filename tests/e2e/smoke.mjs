@@ -2,7 +2,8 @@
 // www/ from a static server on 127.0.0.1 that this script starts, waits for the built-in model to
 // load, asks the sample question about the sample image, and compares the streamed answer with the
 // native CLI's answer computed now. Also: an empty question and a broken image give readable
-// errors and the page still answers after them; every request went to 127.0.0.1.
+// errors, Stop ends an answer, the page still answers after all that; every request went to
+// 127.0.0.1.
 //
 // Needs: pkg/ built by scripts/build-web.sh, `npm ci`, /usr/bin/chromium.
 // Env: CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
@@ -135,6 +136,7 @@ async function main() {
     const ready = (await page.getAttribute('#status', 'data-state')) === 'ready';
     check('the built-in model loads', ready, ready ? '' : status);
     if (!ready) throw new Error('cannot go on without a model');
+    log(`model info: ${(await page.textContent('#info')).replace(/\s+/g, ' ')}`);
     const onWebgpu = /backend: WebGPU/.test(status);
     check('the model runs on WebGPU', onWebgpu || process.env.ZPW_ALLOW_CPU === '1', status);
     check('the page says the built-in model answers gibberish',
@@ -168,16 +170,35 @@ async function main() {
     await page.waitForFunction(() => /broken\.png/.test(document.getElementById('image-name').textContent));
     r = await askAndWait(page, { question: QUESTION });
     log(`broken image -> ${JSON.stringify(r.error)}`);
+    await page.screenshot({ path: path.join(OUT, 'smoke-error.png'), fullPage: true });
     check('a broken image gives a readable error', r.error !== null && /image/i.test(r.error) && !/unreachable|RuntimeError|panic/i.test(r.error), String(r.error));
     check('the page is usable after the broken image', r.askEnabled);
 
     // back to the sample: the page still answers, the same text
     await page.click('#sample');
     await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent));
+    // Stop: a long answer, stopped once its first piece is shown
+    await page.fill('#question', QUESTION);
+    await page.fill('#max-tokens', '200');
+    await page.click('#ask');
+    await page.waitForFunction(() => document.getElementById('answer').textContent.length > 0
+      || !document.getElementById('error').hidden, null, { timeout: ANSWER_TIMEOUT, polling: 50 });
+    await page.click('#stop');
+    await page.waitForFunction(() => ['stopped', 'done', 'done-empty'].includes(document.getElementById('answer').dataset.state)
+      || !document.getElementById('error').hidden, null, { timeout: ANSWER_TIMEOUT, polling: 100 });
+    const stopped = await page.evaluate(() => ({
+      state: document.getElementById('answer').dataset.state,
+      timings: document.getElementById('timings').textContent,
+      error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+    }));
+    log(`stop -> ${stopped.state}: ${stopped.timings}`);
+    check('Stop ends a long answer early', stopped.state === 'stopped' && stopped.error === null && /stopped/.test(stopped.timings),
+      JSON.stringify(stopped));
+
     tAsk = Date.now();
     r = await askAndWait(page, { question: QUESTION });
     log(`answer again in ${((Date.now() - tAsk) / 1000).toFixed(1)} s: ${JSON.stringify(r.answer)}`);
-    check('the page still answers after the errors', r.error === null && r.answer === expected,
+    check('the page still answers after the errors and Stop', r.error === null && r.answer === expected,
       r.error || `page ${JSON.stringify(r.answer)} vs CLI ${JSON.stringify(expected)}`);
 
     await page.screenshot({ path: path.join(OUT, 'smoke.png'), fullPage: true });
