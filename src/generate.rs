@@ -66,6 +66,11 @@ impl Generation {
         self.cache.bytes()
     }
 
+    /// Sequence length held by each layer's cache (shorter from a deep drop's layer on).
+    pub fn cache_lens(&self) -> Vec<usize> {
+        (0..self.cache.layers.len()).map(|l| self.cache.len(l)).collect()
+    }
+
     /// The next greedy token, or None when finished (eos, which is not returned, or max length).
     pub async fn next_token(&mut self, model: &Idefics3) -> Result<Option<u32>> {
         if self.finished {

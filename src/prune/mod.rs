@@ -198,7 +198,7 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
         Method::Zoo { params, fusion } => {
             let s = zoo::sensitivity(inp.model, inp.pre_ln, params);
             let s: Vec<f64> = read_floats(s).await?.into_iter().map(|x| x as f64).collect();
-            if zoo::is_degenerate(&s) {
+            if params.proxy == Proxy::Linear || zoo::is_degenerate(&s) {
                 warnings.push(
                     "ZOO sensitivity is constant on this proxy (the connector is linear): its ranking \
                      is rounding noise"

@@ -1,0 +1,259 @@
+//! Every pruning method on the tiny_tiles checkpoint (7 tiles x 4 visual tokens): full rankings,
+//! prefix budgets, per-tile shares, the scores each baseline claims to use, and pruned generation.
+
+mod common;
+
+use burn::tensor::{Tensor, TensorData};
+use common::*;
+use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::pipeline::EncodedImage;
+use zoo_prune_web::preprocess::RgbImage;
+use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Fusion, Method, Proxy, PruneInputs, Ranking, ZooParams};
+use zoo_prune_web::Vlm;
+
+struct Setup {
+    vlm: Vlm,
+    enc: EncodedImage,
+    ids: Vec<u32>,
+    q_ids: Vec<u32>,
+}
+
+fn setup() -> Setup {
+    let vlm = load_vlm("tiny_tiles", "flex");
+    let img = RgbImage::decode(&std::fs::read(fixtures().join("photo.png")).unwrap()).unwrap();
+    let p = vlm.preprocess(&img, None).unwrap();
+    let q = "What colour is the cat?";
+    let ids = vlm.prompt_ids(q, &p).unwrap();
+    let last = vlm.config.vision_config.num_hidden_layers - 1;
+    let enc = vlm.encode(p, 2, &[last], |_, _| {});
+    let q_ids = vlm.tokenizer.encode(q).unwrap();
+    Setup { vlm, enc, ids, q_ids }
+}
+
+fn ranked(s: &Setup, m: &Method, mode: BudgetMode) -> Ranking {
+    let inputs = PruneInputs {
+        model: &s.vlm.model,
+        features: &s.enc.tiles.features,
+        pre_ln: &s.enc.tiles.pre_ln,
+        vision_attentions: &s.enc.tiles.attentions,
+        prompt_ids: Some(&s.ids),
+        image_token_id: s.vlm.config.image_token_id,
+        question_ids: Some(&s.q_ids),
+    };
+    pollster::block_on(rank(m, &inputs, mode)).unwrap()
+}
+
+const TILES: usize = 7;
+const PER: usize = 4;
+
+#[test]
+fn every_method_gives_a_full_ranking_whose_budgets_are_prefixes() {
+    let s = setup();
+    for name in Method::NAMES {
+        let m = Method::by_name(name, 3).unwrap();
+        for mode in [BudgetMode::PerTile, BudgetMode::Global] {
+            let r = ranked(&s, &m, mode);
+            let mut sorted = r.order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..TILES * PER).collect::<Vec<_>>(), "{name}/{mode:?}: not a permutation");
+            assert_eq!(r.steps.len(), r.order.len());
+            for k in 1..TILES * PER {
+                let a = r.keep(k);
+                let b = r.keep(k + 1);
+                assert!(a.windows(2).all(|w| w[0] < w[1]), "kept tokens keep their original order");
+                assert!(a.iter().all(|t| b.contains(t)), "{name}: budget {k} is not a prefix of {}", k + 1);
+            }
+            if mode == BudgetMode::PerTile {
+                // an equal share per tile at every multiple of the tile count
+                for j in 1..=PER {
+                    let kept = r.keep(TILES * j);
+                    for t in 0..TILES {
+                        let n = kept.iter().filter(|&&i| i / PER == t).count();
+                        assert_eq!(n, j, "{name}: tile {t} keeps {n} of budget {}", TILES * j);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn random_is_seeded() {
+    let s = setup();
+    let a = ranked(&s, &Method::Random { seed: 1 }, BudgetMode::Global).order;
+    assert_eq!(a, ranked(&s, &Method::Random { seed: 1 }, BudgetMode::Global).order);
+    assert_ne!(a, ranked(&s, &Method::Random { seed: 2 }, BudgetMode::Global).order);
+}
+
+#[test]
+fn zoo_is_reproducible_for_a_seed_and_flags_the_linear_proxy() {
+    let s = setup();
+    let zoo = |seed, proxy| Method::Zoo {
+        params: ZooParams { seed, proxy, ..Default::default() },
+        fusion: Fusion::Multiply,
+    };
+    let a = ranked(&s, &zoo(5, Proxy::PostLayerNorm), BudgetMode::Global);
+    let b = ranked(&s, &zoo(5, Proxy::PostLayerNorm), BudgetMode::Global);
+    assert_eq!(a.order, b.order);
+    assert_eq!(a.scores, b.scores);
+    assert!(a.warnings.is_empty());
+    let lin = ranked(&s, &zoo(5, Proxy::Linear), BudgetMode::Global);
+    assert_eq!(lin.warnings.len(), 1, "the literal linear proxy must be flagged");
+    // literally computed in f32, the linear proxy's sensitivity is constant up to rounding noise,
+    // the LayerNorm proxy's is not
+    let spread = |v: &[f64]| {
+        let hi = v.iter().copied().fold(f64::MIN, f64::max);
+        (hi - v.iter().copied().fold(f64::MAX, f64::min)) / hi
+    };
+    assert!(spread(&lin.scores) < 1e-3, "linear spread {}", spread(&lin.scores));
+    assert!(spread(&a.scores) > 1e-2, "LayerNorm proxy spread {}", spread(&a.scores));
+    // the first pick of SADS is the most sensitive token
+    let best = (0..a.scores.len()).fold(0, |b, i| if a.scores[i] > a.scores[b] { i } else { b });
+    assert_eq!(a.order[0], best);
+    // JVP and literal finite differences rank alike here
+    let fd = Method::Zoo {
+        params: ZooParams { seed: 5, estimator: Estimator::FiniteDifference, ..Default::default() },
+        fusion: Fusion::Multiply,
+    };
+    let f = ranked(&s, &fd, BudgetMode::Global);
+    let rel = a.scores.iter().zip(&f.scores).map(|(x, y)| ((x - y) / y).abs()).fold(0.0, f64::max);
+    assert!(rel < 2e-3, "JVP vs finite differences: {rel}");
+}
+
+/// Per-token sums over each token's s x s patches of a per-patch value [tiles, 64] (8x8 patches).
+fn group(per_patch: &[f32]) -> Vec<f64> {
+    let mut out = vec![0f64; TILES * PER];
+    for t in 0..TILES {
+        for p in 0..64 {
+            let (r, c) = (p / 8, p % 8);
+            out[t * PER + (r / 4) * 2 + c / 4] += per_patch[t * 64 + p] as f64;
+        }
+    }
+    out
+}
+
+#[test]
+fn visionzip_scores_are_the_attention_each_token_receives() {
+    let s = setup();
+    let r = ranked(&s, &Method::VisionZip { layer: usize::MAX }, BudgetMode::Global);
+    let att = pollster::block_on(read_floats(s.enc.tiles.attentions[0].1.clone())).unwrap(); // [7, 64, 64]
+    let mut received = vec![0f32; TILES * 64];
+    for t in 0..TILES {
+        for q in 0..64 {
+            for k in 0..64 {
+                received[t * 64 + k] += att[(t * 64 + q) * 64 + k] / 64.0;
+            }
+        }
+    }
+    let want = group(&received);
+    for (a, b) in r.scores.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert!(r.scores[r.order[0]] >= r.scores[r.order[27]]);
+}
+
+#[test]
+fn feature_norm_orders_by_the_encoder_output_norm() {
+    let s = setup();
+    let r = ranked(&s, &Method::FeatureNorm, BudgetMode::Global);
+    let pre = pollster::block_on(read_floats(s.enc.tiles.pre_ln.clone())).unwrap(); // [7, 64, 48]
+    let sq: Vec<f32> = pre.chunks(48).map(|p| p.iter().map(|x| x * x).sum()).collect();
+    let want: Vec<f64> = group(&sq).into_iter().map(f64::sqrt).collect();
+    for (a, b) in r.scores.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-3 * b, "{a} vs {b}");
+    }
+    assert!(r.order.windows(2).all(|w| r.scores[w[0]] >= r.scores[w[1]]));
+}
+
+#[test]
+fn prompt_aware_relevance_is_cosine_to_the_question_embedding() {
+    let s = setup();
+    let r = ranked(&s, &Method::PromptAware { core_share: 1.0 }, BudgetMode::Global);
+    let e = pollster::block_on(read_floats(s.vlm.model.text.embed(&s.q_ids))).unwrap();
+    let d = e.len() / s.q_ids.len();
+    let mean: Vec<f64> = (0..d).map(|k| s.q_ids.iter().enumerate().map(|(i, _)| e[i * d + k] as f64).sum::<f64>() / s.q_ids.len() as f64).collect();
+    let z = pollster::block_on(read_floats(s.enc.features())).unwrap();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    for (i, row) in z.chunks(d).enumerate() {
+        let row: Vec<f64> = row.iter().map(|&x| x as f64).collect();
+        let cos = row.iter().zip(&mean).map(|(a, b)| a * b).sum::<f64>() / (norm(&row) * norm(&mean));
+        assert!((r.scores[i] - cos).abs() < 1e-5);
+    }
+    // with core_share 1 the order is pure relevance
+    assert!(r.order.windows(2).all(|w| r.scores[w[0]] >= r.scores[w[1]]));
+}
+
+#[test]
+fn fastv_scores_are_attention_probabilities_of_the_last_token() {
+    let s = setup();
+    let r = ranked(&s, &Method::FastV { layer: 1 }, BudgetMode::Global);
+    let total: f64 = r.scores.iter().sum();
+    assert!(r.scores.iter().all(|&v| v > 0.0) && total > 0.0 && total < 1.0, "sum {total}");
+    let r2 = ranked(&s, &Method::FastV { layer: 2 }, BudgetMode::Global);
+    assert_ne!(r.scores, r2.scores, "a different layer gives different attention");
+}
+
+#[test]
+fn pruned_prefill_sees_only_the_kept_tokens() {
+    let s = setup();
+    let feats = s.enc.features();
+    let n = feats.dims()[0];
+    let full: Vec<usize> = (0..n).collect();
+    let answer = |keep: &[usize]| {
+        let mut g = s.vlm.start_answer_pruned(&s.ids, feats.clone(), keep, None, 6).unwrap();
+        let len = g.prompt_len;
+        let bytes = g.kv_cache_bytes();
+        let mut toks = vec![];
+        while let Some(t) = pollster::block_on(g.next_token(&s.vlm.model)).unwrap() {
+            toks.push(t);
+        }
+        (len, bytes, toks)
+    };
+    let (len_full, bytes_full, toks_full) = answer(&full);
+    // keeping everything is the unpruned path
+    let mut g = s.vlm.start_answer(&s.ids, feats.clone(), &Default::default(), 6).unwrap();
+    let mut unpruned = vec![];
+    while let Some(t) = pollster::block_on(g.next_token(&s.vlm.model)).unwrap() {
+        unpruned.push(t);
+    }
+    assert_eq!(toks_full, unpruned);
+    assert_eq!(len_full, s.ids.len());
+    let keep: Vec<usize> = (0..n).step_by(4).collect();
+    let (len, bytes, _) = answer(&keep);
+    assert_eq!(len, s.ids.len() - (n - keep.len()), "pruned tokens leave the prompt");
+    assert!(bytes < bytes_full);
+    // a pruned prefill equals a forward over the hand-pruned prompt
+    let pruned_ids = zoo_prune_web::pipeline::prune_prompt(&s.ids, s.vlm.config.image_token_id, &keep);
+    let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
+    let kept = feats.clone().select(
+        0,
+        Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [keep.len()]), &s.vlm.device),
+    );
+    let mut g = s.vlm.start_answer(&pruned_ids, kept, &Default::default(), 6).unwrap();
+    let mut hand = vec![];
+    while let Some(t) = pollster::block_on(g.next_token(&s.vlm.model)).unwrap() {
+        hand.push(t);
+    }
+    assert_eq!(answer(&keep).2, hand);
+    assert!(s.vlm.start_answer_pruned(&s.ids, feats.clone(), &[], None, 6).is_err());
+    assert!(s.vlm.start_answer_pruned(&s.ids, feats, &[3, 1], None, 6).is_err());
+}
+
+#[test]
+fn info_horizon_drops_visual_tokens_at_the_deep_layer() {
+    let s = setup();
+    let m = Method::InfoHorizon { deep_layer: 1, deep_keep: 0.5, seed: 4 };
+    let r = ranked(&s, &m, BudgetMode::PerTile);
+    let deep = r.deep_drop.clone().expect("info-horizon has a deep drop");
+    assert_eq!(deep.layer, 1);
+    let keep = r.keep(16);
+    let g = s.vlm.start_answer_pruned(&s.ids, s.enc.features(), &keep, Some(&deep), 4).unwrap();
+    let lens = g.cache_lens();
+    let text = s.ids.len() - 28;
+    assert_eq!(lens[0], text + 16, "layer 0 sees the 16 kept tokens");
+    assert_eq!(lens[1], text + 8, "from layer 1 on, half of them");
+    assert_eq!(lens[2], text + 8);
+    // DivPrune decides the input ranking
+    assert_eq!(r.order, ranked(&s, &Method::DivPrune, BudgetMode::PerTile).order);
+}
+
