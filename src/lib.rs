@@ -10,6 +10,7 @@ pub mod overlay;
 pub mod pipeline;
 pub mod preprocess;
 pub mod prune;
+pub mod random_weights;
 pub mod prompt;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]

@@ -193,3 +193,22 @@ fn empty_question_is_reported() {
         other => panic!("expected a prompt error, got {other:?}"),
     }
 }
+
+#[test]
+fn random_checkpoints_have_the_hf_names_and_shapes() {
+    use zoo_prune_web::random_weights::{random_checkpoint, tensor_shapes};
+    for m in ["tiny_single", "tiny_tiles"] {
+        let f = ModelFiles::from_dir(&fixtures().join(m)).unwrap();
+        let cfg = zoo_prune_web::Idefics3Config::from_json(&f.config).unwrap();
+        let hf = SafeTensors::deserialize(&f.safetensors).unwrap();
+        let mut want: Vec<(String, Vec<usize>)> =
+            hf.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec())).collect();
+        want.sort();
+        let mut got = tensor_shapes(&cfg);
+        got.sort();
+        assert_eq!(got, want, "{m}: our list of tensors differs from transformers' save_pretrained");
+        let mut r = ModelFiles::from_dir(&fixtures().join(m)).unwrap();
+        r.safetensors = random_checkpoint(&cfg, 1);
+        Vlm::load(&r, &device("flex")).unwrap();
+    }
+}

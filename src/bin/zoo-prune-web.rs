@@ -16,7 +16,8 @@ const USAGE: &str = "usage:
   zoo-prune-web answer --model DIR --image FILE --prompt TEXT
                        [--backend flex|wgpu] [--grid N] [--max-new-tokens N] [--chunk N]
                        [--method NAME --keep R|K [--seed N] [--budget per-tile|global]
-                        [--fusion multiply|sum|none] [--m N] [--h X] [--overlay FILE.png]]
+                        [--fusion multiply|sum|none] [--m N] [--h X] [--overlay FILE.png]
+                        [--ranking-json FILE]]
 
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
                       (preprocessor_config.json and generation_config.json are used if present)
@@ -31,7 +32,8 @@ const USAGE: &str = "usage:
   --budget MODE       per-tile (default: equal share per tile) or global
   --fusion F          ZOO's fusion of sensitivity and diversity: multiply (default), sum, none
   --m N, --h X        ZOO's number of directions (64) and step (0.01)
-  --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image";
+  --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image
+  --ranking-json FILE write the ranking (method, order, scores, kept tokens) as JSON";
 
 struct Args {
     model: PathBuf,
@@ -49,6 +51,7 @@ struct Args {
     m: usize,
     h: f64,
     overlay: Option<PathBuf>,
+    ranking_json: Option<PathBuf>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
@@ -74,6 +77,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         m: 64,
         h: 0.01,
         overlay: None,
+        ranking_json: None,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
@@ -97,6 +101,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
                 a.h = v.parse().map_err(|_| format!("--h needs a number, got {v:?}"))?
             }
             "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
+            "--ranking-json" => a.ranking_json = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -194,6 +199,18 @@ fn run(a: Args) -> Result<()> {
             eprintln!("warning: {w}");
         }
         keep = ranking.keep(k);
+        if let Some(path) = &a.ranking_json {
+            let finite = |v: &f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
+            let j = serde_json::json!({
+                "method": ranking.method,
+                "order": ranking.order,
+                "scores": ranking.scores.iter().map(finite).collect::<Vec<_>>(),
+                "warnings": ranking.warnings,
+                "keep": keep,
+            });
+            std::fs::write(path, j.to_string())
+                .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
+        }
         deep = ranking.deep_drop.clone();
         eprintln!(
             "pruning: {} keeps {k}/{n_vis} visual tokens ({:.1} %), ranking {rank_ms:.1} ms{}",
