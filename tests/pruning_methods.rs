@@ -35,6 +35,7 @@ fn ranked(s: &Setup, m: &Method, mode: BudgetMode) -> Ranking {
         model: &s.vlm.model,
         features: &s.enc.tiles.features,
         pre_ln: &s.enc.tiles.pre_ln,
+        pre_mlp: Some(&s.enc.tiles.pre_mlp),
         vision_attentions: &s.enc.tiles.attentions,
         prompt_ids: Some(&s.ids),
         image_token_id: s.vlm.config.image_token_id,
@@ -257,3 +258,47 @@ fn info_horizon_drops_visual_tokens_at_the_deep_layer() {
     assert_eq!(r.order, ranked(&s, &Method::DivPrune, BudgetMode::PerTile).order);
 }
 
+
+#[test]
+fn last_mlp_proxy_matches_a_hand_built_finite_difference() {
+    // ZOO with the last encoder MLP block inside the proxy, checked against central differences
+    // written out here from the model's own modules, on a few tokens.
+    use zoo_prune_web::model::pixel_shuffle;
+    use zoo_prune_web::prune::zoo::{directions, sensitivity};
+    let s = setup();
+    let p = ZooParams { m: 4, seed: 9, proxy: Proxy::LastMlp, ..Default::default() };
+    let pre_mlp = &s.enc.tiles.pre_mlp;
+    // the proxy's input reproduces the encoder output
+    let last = s.vlm.model.vision.layers.last().unwrap();
+    let out = pollster::block_on(read_floats(last.mlp_block(pre_mlp.clone()))).unwrap();
+    let want = pollster::block_on(read_floats(s.enc.tiles.pre_ln.clone())).unwrap();
+    assert!(max_abs_diff(&out, &want) < 1e-4);
+    let got = pollster::block_on(read_floats(sensitivity(&s.vlm.model, pre_mlp, &p))).unwrap();
+    let sc = s.vlm.model.connector.scale_factor;
+    let x = pixel_shuffle(pre_mlp.clone(), sc); // [7, 4, 16*48]
+    let [t, n, dd] = x.dims();
+    let x = x.reshape([t * n, dd]);
+    let u = directions(&p, sc * sc, dd / (sc * sc), &s.vlm.device).reshape([p.m, dd]);
+    let w = s.vlm.model.connector.proj.weight.val();
+    let proxy = |v: Tensor<2>| {
+        let k = v.dims()[0];
+        let patches = v.reshape([k, sc * sc, dd / (sc * sc)]);
+        let y = s.vlm.model.vision.post_layernorm.forward(last.mlp_block(patches));
+        y.reshape([k, dd]).matmul(w.clone())
+    };
+    for tok in [0usize, 5, 27] {
+        let xi = x.clone().narrow(0, tok, 1);
+        let mut acc = 0.0;
+        for j in 0..p.m {
+            let hu = u.clone().narrow(0, j, 1) * p.h;
+            let d = (proxy(xi.clone() + hu.clone()) - proxy(xi.clone() - hu)) / (2.0 * p.h);
+            let v = pollster::block_on(read_floats(d)).unwrap();
+            acc += v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        }
+        let want = acc / p.m as f64;
+        assert!(((got[tok] as f64) - want).abs() < 1e-3 * want, "token {tok}: {} vs {want}", got[tok]);
+    }
+    // and rank() accepts it
+    let r = ranked(&s, &Method::Zoo { params: p, fusion: Fusion::Multiply }, BudgetMode::Global);
+    assert!(r.warnings.is_empty());
+}

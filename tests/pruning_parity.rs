@@ -209,6 +209,7 @@ fn model_path_reproduces_the_tiny_tiles_case() {
         model: &vlm.model,
         features: &enc.features,
         pre_ln: &pre,
+        pre_mlp: None,
         vision_attentions: &[],
         prompt_ids: None,
         image_token_id: vlm.config.image_token_id,

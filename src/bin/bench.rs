@@ -125,6 +125,7 @@ fn main() {
         model: &vlm.model,
         features: &features,
         pre_ln: &pre_ln,
+        pre_mlp: None,
         vision_attentions: &atts,
         prompt_ids: Some(&ids),
         image_token_id: vlm.config.image_token_id,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use zoo_prune_web::device::native_device;
 use zoo_prune_web::generate::read_floats;
 use zoo_prune_web::overlay::overlay_png;
-use zoo_prune_web::prune::{budget, rank, BudgetMode, Fusion, Method, PruneInputs};
+use zoo_prune_web::prune::{budget, rank, BudgetMode, Fusion, Method, Proxy, PruneInputs};
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
 use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
@@ -32,6 +32,9 @@ const USAGE: &str = "usage:
   --budget MODE       per-tile (default: equal share per tile) or global
   --fusion F          ZOO's fusion of sensitivity and diversity: multiply (default), sum, none
   --m N, --h X        ZOO's number of directions (64) and step (0.01)
+  --proxy P           ZOO's perturbed map: post-ln (default), last-mlp (the last encoder MLP block
+                      too; literal finite differences, slow: use --m 8), linear (the bare connector:
+                      constant sensitivity, flagged)
   --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image
   --ranking-json FILE write the ranking (method, order, scores, kept tokens) as JSON";
 
@@ -51,6 +54,7 @@ struct Args {
     m: usize,
     h: f64,
     overlay: Option<PathBuf>,
+    proxy: String,
     ranking_json: Option<PathBuf>,
 }
 
@@ -77,6 +81,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         m: 64,
         h: 0.01,
         overlay: None,
+        proxy: "post-ln".into(),
         ranking_json: None,
     };
     while let Some(flag) = it.next() {
@@ -101,6 +106,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
                 a.h = v.parse().map_err(|_| format!("--h needs a number, got {v:?}"))?
             }
             "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
+            "--proxy" => a.proxy = val()?,
             "--ranking-json" => a.ranking_json = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other:?}")),
         }
@@ -154,6 +160,12 @@ fn run(a: Args) -> Result<()> {
             if let Method::Zoo { params, fusion } = &mut m {
                 params.m = a.m;
                 params.h = a.h;
+                params.proxy = match a.proxy.as_str() {
+                    "post-ln" => Proxy::PostLayerNorm,
+                    "last-mlp" => Proxy::LastMlp,
+                    "linear" => Proxy::Linear,
+                    other => return Err(Error::Other(format!("unknown proxy {other:?}"))),
+                };
                 *fusion = Fusion::parse(&a.fusion)
                     .ok_or_else(|| Error::Other(format!("unknown fusion {:?}", a.fusion)))?;
             }
@@ -188,6 +200,7 @@ fn run(a: Args) -> Result<()> {
             model: &vlm.model,
             features: &encoded.tiles.features,
             pre_ln: &encoded.tiles.pre_ln,
+            pre_mlp: Some(&encoded.tiles.pre_mlp),
             vision_attentions: &encoded.tiles.attentions,
             prompt_ids: Some(&ids),
             image_token_id: vlm.config.image_token_id,

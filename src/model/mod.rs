@@ -32,6 +32,8 @@ pub struct EncodedTiles {
     /// Connector output, the LLM input embeddings of the visual tokens: [tiles, tokens, d_t].
     pub features: Tensor<3>,
     pub attentions: Vec<(usize, Tensor<3>)>,
+    /// The last encoder block's residual before its MLP: [tiles, patches, d_v].
+    pub pre_mlp: Tensor<3>,
 }
 
 impl Idefics3 {
@@ -76,7 +78,13 @@ impl Idefics3 {
         let out = self.vision.forward(pixels, attention_layers);
         let post_ln = self.vision.post_layernorm.forward(out.last_hidden.clone());
         let features = self.connector.forward(post_ln.clone());
-        EncodedTiles { pre_ln: out.last_hidden, post_ln, features, attentions: out.attentions }
+        EncodedTiles {
+            pre_ln: out.last_hidden,
+            post_ln,
+            features,
+            attentions: out.attentions,
+            pre_mlp: out.last_pre_mlp,
+        }
     }
 
     /// Input embeddings [1, n, d_t] for `ids`, with the rows of `image_features` [k, d_t] placed at

@@ -66,6 +66,9 @@ pub struct VisionOutput {
     /// For each requested layer index, the head-averaged attention probabilities
     /// [tiles, query patch, key patch].
     pub attentions: Vec<(usize, Tensor<3>)>,
+    /// The last block's residual stream after its attention, before its MLP: [tiles, patches, d_v]
+    /// (the input of ZOO's optional last-MLP proxy).
+    pub last_pre_mlp: Tensor<3>,
 }
 
 impl VisionEmbeddings {
@@ -149,11 +152,20 @@ impl VisionMlp {
 }
 
 impl VisionLayer {
-    pub fn forward(&self, x: Tensor<3>, want_probs: bool) -> (Tensor<3>, Option<Tensor<3>>) {
+    /// Returns (output, the residual after attention, attention probabilities if asked).
+    pub fn forward(&self, x: Tensor<3>, want_probs: bool) -> (Tensor<3>, Tensor<3>, Option<Tensor<3>>) {
         let (a, probs) = self.self_attn.forward(self.layer_norm1.forward(x.clone()), want_probs);
-        let x = x + a;
-        let x = x.clone() + self.mlp.forward(self.layer_norm2.forward(x));
-        (x, probs)
+        let h = x + a;
+        (self.mlp_block(h.clone()), h, probs)
+    }
+
+    /// The second half of the block: h + MLP(LN2(h)).
+    pub fn mlp_block<const D: usize>(&self, h: Tensor<D>) -> Tensor<D> {
+        let y = self.layer_norm2.forward(h.clone());
+        let d = y.dims();
+        let flat = y.reshape([-1, d[D - 1] as i32]).unsqueeze::<3>();
+        let out = self.mlp.forward(flat);
+        h + out.reshape(d)
     }
 }
 
@@ -184,14 +196,16 @@ impl VisionTransformer {
     pub fn forward(&self, pixels: Tensor<4>, attention_layers: &[usize]) -> VisionOutput {
         let mut x = self.embeddings.forward(pixels);
         let mut attentions = Vec::new();
+        let mut last_pre_mlp = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let want = attention_layers.contains(&i);
-            let (nx, probs) = layer.forward(x, want);
+            let (nx, h, probs) = layer.forward(x, want);
             x = nx;
+            last_pre_mlp = h;
             if let Some(p) = probs {
                 attentions.push((i, p));
             }
         }
-        VisionOutput { last_hidden: x, attentions }
+        VisionOutput { last_hidden: x, attentions, last_pre_mlp }
     }
 }

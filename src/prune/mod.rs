@@ -138,6 +138,8 @@ pub struct PruneInputs<'a> {
     pub features: &'a Tensor<3>,
     /// Last encoder states before post_layernorm [tiles, patches, d_v].
     pub pre_ln: &'a Tensor<3>,
+    /// The last encoder block's residual before its MLP (ZOO's optional last-MLP proxy).
+    pub pre_mlp: Option<&'a Tensor<3>>,
     /// Head-averaged vision attention maps by layer [tiles, patches, patches].
     pub vision_attentions: &'a [(usize, Tensor<3>)],
     /// Full prompt ids (with all `<image>` positions) and the image token id: FastV.
@@ -196,7 +198,14 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
     let mut deep_drop = None;
     let (scores, steps): (Vec<f64>, Vec<Step>) = match method {
         Method::Zoo { params, fusion } => {
-            let s = zoo::sensitivity(inp.model, inp.pre_ln, params);
+            let input = if params.proxy == Proxy::LastMlp {
+                inp.pre_mlp.ok_or_else(|| {
+                    Error::Other("the last-MLP proxy needs the encoder's pre-MLP states".into())
+                })?
+            } else {
+                inp.pre_ln
+            };
+            let s = zoo::sensitivity(inp.model, input, params);
             let s: Vec<f64> = read_floats(s).await?.into_iter().map(|x| x as f64).collect();
             if params.proxy == Proxy::Linear || zoo::is_degenerate(&s) {
                 warnings.push(

@@ -23,6 +23,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::rng::gaussian_directions;
 use crate::model::layers::LayerNorm;
+use crate::model::vision::VisionLayer;
 use crate::model::{pixel_shuffle, Idefics3};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +32,11 @@ pub enum Proxy {
     PostLayerNorm,
     /// pixel shuffle + Linear only: the literal connector, degenerate (constant sensitivity).
     Linear,
+    /// The last encoder block's MLP (with its residual), post_layernorm, shuffle and Linear,
+    /// perturbing the residual stream before that MLP. Always literal central differences, and
+    /// costly: each direction is one more MLP pass over every patch (m = 64 costs several encoder
+    /// passes; use m = 4 to 8).
+    LastMlp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,10 +80,12 @@ pub fn directions(p: &ZooParams, s2: usize, dv: usize, device: &Device) -> Tenso
     Tensor::from_data(TensorData::new(u, [p.m, s2, dv]), device)
 }
 
-/// Sensitivity of every visual token (device tensor [tiles * tokens]), from the last encoder
-/// states BEFORE post_layernorm [tiles, patches, d_v]. Tiles are processed one at a time to bound
-/// memory.
-pub fn sensitivity(model: &Idefics3, pre_ln: &Tensor<3>, p: &ZooParams) -> Tensor<1> {
+/// Sensitivity of every visual token (device tensor [tiles * tokens]). `input` [tiles, patches,
+/// d_v] is the proxy's input: the last encoder states before post_layernorm, or for
+/// [`Proxy::LastMlp`] the last block's residual before its MLP. Tiles are processed one at a time
+/// to bound memory.
+pub fn sensitivity(model: &Idefics3, input: &Tensor<3>, p: &ZooParams) -> Tensor<1> {
+    let pre_ln = input;
     let [t, _, dv] = pre_ln.dims();
     let s = model.connector.scale_factor;
     let u = directions(p, s * s, dv, &pre_ln.device());
@@ -87,7 +95,13 @@ pub fn sensitivity(model: &Idefics3, pre_ln: &Tensor<3>, p: &ZooParams) -> Tenso
             // [1, patches, dv] -> tokens [n, s2, dv] in the connector's [dh][dw][c] order
             let x = pixel_shuffle(pre_ln.clone().narrow(0, i, 1), s);
             let n = x.dims()[1];
-            token_sensitivity(x.reshape([n, s * s, dv]), &u, &w, &model.vision.post_layernorm, p)
+            let x = x.reshape([n, s * s, dv]);
+            if p.proxy == Proxy::LastMlp {
+                let last = model.vision.layers.last().expect("a vision layer");
+                last_mlp_fd(x, &u, &w, last, &model.vision.post_layernorm, p.h)
+            } else {
+                token_sensitivity(x, &u, &w, &model.vision.post_layernorm, p)
+            }
         })
         .collect();
     Tensor::cat(per_tile, 0)
@@ -100,6 +114,7 @@ pub fn token_sensitivity(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, ln: &LayerN
     let dt = w.dims()[1];
     match (p.proxy, p.estimator) {
         (Proxy::Linear, _) => linear_fd(x, u, w, p.h),
+        (Proxy::LastMlp, _) => panic!("the last-MLP proxy needs the model's last block: use `sensitivity`"),
         (Proxy::PostLayerNorm, Estimator::FiniteDifference) => {
             let f = |x: Tensor<4>| {
                 let [a, b, _, _] = x.dims();
@@ -112,6 +127,34 @@ pub fn token_sensitivity(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, ln: &LayerN
         }
         (Proxy::PostLayerNorm, Estimator::Jvp) => ln_jvp(x, u, w, &ln.weight.val(), ln.eps),
     }
+}
+
+/// Central differences through the last block's MLP, post_layernorm and the connector, a chunk of
+/// directions at a time. x [n, s2, dv] is the residual before the MLP.
+fn last_mlp_fd(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, last: &VisionLayer, ln: &LayerNorm, h: f64) -> Tensor<1> {
+    let [n, s2, dv] = x.dims();
+    let m = u.dims()[0];
+    let dt = w.dims()[1];
+    let f = |x: Tensor<4>| {
+        let [a, b, _, _] = x.dims();
+        ln.forward(last.mlp_block(x)).reshape([a * b, s2 * dv]).matmul(w.clone()).reshape([a, b, dt])
+    };
+    let xs = x.unsqueeze_dim::<4>(1); // [n, 1, s2, dv]
+    let chunk = 8;
+    let mut sums: Option<Tensor<1>> = None;
+    let mut start = 0;
+    while start < m {
+        let len = chunk.min(m - start);
+        let hu = (u.clone().narrow(0, start, len) * h).unsqueeze::<4>(); // [1, len, s2, dv]
+        let delta = (f(xs.clone() + hu.clone()) - f(xs.clone() - hu)) / (2.0 * h);
+        let part = delta.square().sum_dim(2).sqrt().sum_dim(1).reshape([n]);
+        sums = Some(match sums {
+            Some(s) => s + part,
+            None => part,
+        });
+        start += len;
+    }
+    sums.expect("m > 0") / m as f64
 }
 
 /// Central differences through shuffle + Linear only: (W(x+hu) - W(x-hu)) / 2h = W u for every
