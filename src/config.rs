@@ -100,6 +100,17 @@ fn d_silu() -> String { "silu".into() }
 fn d_t_maxpos() -> usize { 2048 }
 fn d_image_token() -> u32 { 128257 }
 
+/// Grid sides n <= 128 for which HF Idefics3VisionEmbeddings' position ids (torch.bucketize of
+/// float32 aranges) are NOT simply 0..n*n; computed with torch 2.15:
+/// `[n for n in range(1, 129) if not torch.equal(torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / n),
+///   torch.arange(1 / n, 1.0, 1 / n), right=True), torch.arange(n))]`.
+/// SmolVLM-256M/500M (32) and Idefics3-8B (26) are not among them.
+const POSITION_BUCKETS_NOT_IDENTITY: &[usize] = &[
+    19, 23, 25, 27, 37, 38, 40, 41, 43, 46, 47, 48, 49, 50, 52, 54, 55, 58, 59, 61, 62, 67, 68, 71, 72,
+    73, 74, 75, 76, 77, 79, 80, 82, 83, 84, 86, 87, 92, 93, 94, 95, 96, 98, 99, 100, 101, 103, 104,
+    107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 118, 121, 122, 123, 124, 125, 127,
+];
+
 impl VisionConfig {
     pub fn patches_per_side(&self) -> usize {
         self.image_size / self.patch_size
@@ -162,6 +173,13 @@ impl Idefics3Config {
             return bad(format!(
                 "vision image_size {} is not a multiple of patch_size {}",
                 v.image_size, v.patch_size
+            ));
+        }
+        if POSITION_BUCKETS_NOT_IDENTITY.contains(&v.patches_per_side()) {
+            return bad(format!(
+                "{} patches per side: HF computes this grid's position ids with a float bucketize that \
+                 is not 0..n for this size, which this port does not reproduce",
+                v.patches_per_side()
             ));
         }
         if self.scale_factor == 0 || v.patches_per_side() % self.scale_factor != 0 {

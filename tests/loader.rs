@@ -212,3 +212,16 @@ fn random_checkpoints_have_the_hf_names_and_shapes() {
         Vlm::load(&r, &device("flex")).unwrap();
     }
 }
+
+#[test]
+fn grids_whose_hf_position_ids_are_not_0_to_n_are_refused() {
+    let f = files();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&f.config).unwrap();
+    cfg["vision_config"]["image_size"] = serde_json::json!(27 * 8);
+    cfg["scale_factor"] = serde_json::json!(3);
+    let e = zoo_prune_web::Idefics3Config::from_json(cfg.to_string().as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("27 patches per side"), "{e}");
+    cfg["vision_config"]["image_size"] = serde_json::json!(32 * 8);
+    cfg["scale_factor"] = serde_json::json!(2);
+    zoo_prune_web::Idefics3Config::from_json(cfg.to_string().as_bytes()).unwrap();
+}
