@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod prune;
 pub mod random_weights;
+pub mod scenes;
 pub mod prompt;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]

@@ -116,13 +116,11 @@ fn rope_tables(start: usize, seq: usize, head_dim: usize, theta: f64, device: &D
     let mut cos = Vec::with_capacity(seq * head_dim);
     let mut sin = Vec::with_capacity(seq * head_dim);
     for p in start..start + seq {
-        for rep in 0..2 {
-            let _ = rep;
-            for f in &inv_freq {
-                let a = p as f32 * f;
-                cos.push(a.cos());
-                sin.push(a.sin());
-            }
+        // emb = cat(freqs, freqs): the same half repeated
+        let angles: Vec<f32> = inv_freq.iter().map(|f| p as f32 * f).collect();
+        for a in angles.iter().chain(&angles) {
+            cos.push(a.cos());
+            sin.push(a.sin());
         }
     }
     (
