@@ -23,7 +23,7 @@ use crate::model::ForwardOptions;
 use crate::pipeline::EncodedImage;
 use crate::preprocess::RgbImage;
 use crate::prompt::TextStream;
-use crate::prune::{self, BudgetMode, Fusion, Method, PruneInputs, Ranking};
+use crate::prune::{self, BudgetMode, Fusion, Method, Proxy, PruneInputs, Ranking};
 use crate::{Error, ModelFiles, Vlm};
 
 #[wasm_bindgen]
@@ -141,11 +141,6 @@ pub struct WebModel {
     t_first: f64,
 }
 
-/// Methods whose ranking depends on the question (`set_question` drops their ranking).
-fn uses_question(m: &Method) -> bool {
-    matches!(m, Method::PromptAware { .. } | Method::FastV { .. })
-}
-
 fn budget_mode(s: &str) -> Result<BudgetMode, JsError> {
     match s {
         "per-tile" | "" => Ok(BudgetMode::PerTile),
@@ -167,7 +162,8 @@ fn build_method(name: &str, params_json: &str, vlm: &Vlm) -> Result<Method, JsEr
             Err(e) => return Err(err(format!("the method parameters are not valid JSON: {e}"))),
         }
     };
-    const KNOWN: &[&str] = &["seed", "m", "h", "fusion", "core_share", "layer", "deep_layer", "deep_keep"];
+    const KNOWN: &[&str] =
+        &["seed", "m", "h", "fusion", "proxy", "core_share", "layer", "deep_layer", "deep_keep"];
     for k in params.keys() {
         if !KNOWN.contains(&k.as_str()) {
             return Err(err(format!("unknown method parameter {k:?}; the parameters are {KNOWN:?}")));
@@ -209,6 +205,20 @@ fn build_method(name: &str, params_json: &str, vlm: &Vlm) -> Result<Method, JsEr
                 *fusion = Fusion::parse(s).ok_or_else(|| {
                     err(format!("parameter fusion must be \"multiply\", \"sum\" or \"none\", got {v}"))
                 })?;
+                true
+            }
+            (Method::Zoo { params, .. }, "proxy") => {
+                // the CLI's --proxy names
+                params.proxy = match v.as_str().unwrap_or_default() {
+                    "post-ln" => Proxy::PostLayerNorm,
+                    "last-mlp" => Proxy::LastMlp,
+                    "linear" => Proxy::Linear,
+                    _ => {
+                        return Err(err(format!(
+                            "parameter proxy must be \"post-ln\", \"last-mlp\" or \"linear\", got {v}"
+                        )))
+                    }
+                };
                 true
             }
             (Method::PromptAware { core_share }, "core_share") => {
@@ -281,7 +291,12 @@ fn method_params(m: &Method) -> Value {
         Method::Zoo { params, fusion } => json!({
             "seed": params.seed, "m": params.m, "h": params.h,
             "fusion": format!("{fusion:?}").to_lowercase(),
-            "proxy": format!("{:?}", params.proxy), "estimator": format!("{:?}", params.estimator),
+            "proxy": match params.proxy {
+                Proxy::PostLayerNorm => "post-ln",
+                Proxy::LastMlp => "last-mlp",
+                Proxy::Linear => "linear",
+            },
+            "estimator": format!("{:?}", params.estimator),
         }),
         Method::DivPrune | Method::FeatureNorm => json!({}),
         Method::PromptAware { core_share } => json!({ "core_share": core_share }),
@@ -412,7 +427,7 @@ impl WebModel {
         if session.ids != ids {
             session.ids = ids;
             session.question_ids = question_ids;
-            if self.ranked.as_ref().is_some_and(|r| uses_question(&r.method)) {
+            if self.ranked.as_ref().is_some_and(|r| r.method.needs_prompt()) {
                 self.ranked = None;
             }
         }
@@ -430,9 +445,9 @@ impl WebModel {
     }
 
     /// Ranks the encoded image's visual tokens with `method` (one of `method_names()`), its
-    /// parameters `params_json` (a JSON object with any of seed, m, h, fusion, core_share, layer,
-    /// deep_layer, deep_keep; "" or "{}" for the defaults, seed 0) and `budget_mode` ("per-tile" or
-    /// "global"). The ranking is kept for `answer`.
+    /// parameters `params_json` (a JSON object with any of seed, m, h, fusion, proxy, core_share,
+    /// layer, deep_layer, deep_keep, valued as the CLI's options; "" or "{}" for the defaults, seed
+    /// 0) and `budget_mode` ("per-tile" or "global"). The ranking is kept for `answer`.
     ///
     /// VisionZip needs the vision encoder's attention maps: they are not computed by `encode`
     /// (about 20 % more encoder time for every image); the first VisionZip ranking of an image
@@ -462,6 +477,7 @@ impl WebModel {
             model: &self.vlm.model,
             features: &session.encoded.tiles.features,
             pre_ln: &session.encoded.tiles.pre_ln,
+            pre_mlp: Some(&session.encoded.tiles.pre_mlp),
             vision_attentions: &session.encoded.tiles.attentions,
             prompt_ids: Some(&session.ids),
             image_token_id: self.vlm.config.image_token_id,

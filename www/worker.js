@@ -1,11 +1,23 @@
 // All model work happens here, in a module Worker: fetching the model files, loading it on WebGPU
-// (or the CPU fallback), and answering. The page only draws what this Worker posts.
+// (or the CPU fallback), encoding the image, ranking its visual tokens, and answering. The page
+// only draws what this Worker posts.
+//
+// The Worker keeps what it computed and redoes only what is stale: the image is encoded again only
+// when the image (the page's imageVersion) or the tiling changes, the question is swapped in
+// without re-encoding, and the tokens are ranked again only when the method, its parameters, the
+// budget mode or the encoding change (or the question, for the methods that read it: the wasm side
+// drops such a ranking itself). A keep-ratio change never reaches this Worker before "Ask".
 //
 // Page -> Worker: {type:'load', base, preferWebgpu}
-//                 {type:'ask', id, image (ArrayBuffer), question, maxGrid, maxNewTokens}
+//                 {type:'prepare', id, input}          encode if stale, rank if stale
+//                 {type:'ask', id, input, ratio, maxNewTokens}
 //                 {type:'stop'}
+//   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type:'status', text}
 //                 {type:'loaded', backend, adapter, fallbackReason, info, loadMs}
+//                 {type:'encoded', id, imageVersion, maxGrid, encoding}
+//                 {type:'ranked', id, key, input (without the image), ranking}   (key: see rankingKey)
+//                 {type:'prepared', id}
 //                 {type:'piece', id, text}
 //                 {type:'done', id, stopped, timings}
 //                 {type:'error', id?, during, message}
@@ -19,6 +31,11 @@ let wasmDead = false;
 let queue = Promise.resolve();
 let stopRequested = false;
 let currentAsk = 0;
+// What the wasm side holds now.
+let encodedKey = null; // `${imageVersion}|${maxGrid}`
+let encodedQuestion = null;
+let encoding = null; // the parsed JSON of WebModel.encode
+let rankKey = null; // `${encodedKey}|${method}|${params}|${budget}`
 
 const post = (msg) => self.postMessage(msg);
 const status = (text) => post({ type: 'status', text });
@@ -36,6 +53,7 @@ function errorText(e) {
 
 function report(during, e, id) {
   const message = errorText(e);
+  if (e && typeof e === 'object' && typeof e.during === 'string') during = e.during;
   if (wasmDead) post({ type: 'fatal', message: `${during}: ${message}` });
   else post({ type: 'error', id, during, message });
 }
@@ -104,12 +122,64 @@ async function load({ base, preferWebgpu }) {
   });
 }
 
-async function ask({ id, image, question, maxGrid, maxNewTokens }) {
+// Runs one step, naming it in the error it may throw ("Error while encoding the image: …").
+async function step(during, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e && typeof e === 'object' && !(e instanceof WebAssembly.RuntimeError) && !e.during) e.during = during;
+    throw e;
+  }
+}
+
+// Brings the wasm side to `input`: encodes, swaps the question, ranks, each only when stale.
+async function prepare(id, input) {
   if (!model) throw new Error('the model is not loaded yet');
+  const { imageVersion, image, question, maxGrid, method, params, budget } = input;
+  if (!image) throw new Error('choose an image first');
+  const eKey = `${imageVersion}|${maxGrid}`;
+  if (eKey !== encodedKey || !model.has_encoding()) {
+    encodedKey = null;
+    rankKey = null;
+    status('encoding the image…');
+    encoding = await step('encoding the image',
+      async () => JSON.parse(await model.encode(new Uint8Array(image), question, maxGrid)));
+    encodedKey = eKey;
+    encodedQuestion = question;
+    post({ type: 'encoded', id, imageVersion, maxGrid, encoding });
+  } else if (question !== encodedQuestion) {
+    // throws on an empty question; then nothing changed
+    await step('reading the question', () => model.set_question(question));
+    encodedQuestion = question;
+  }
+  const paramsJson = JSON.stringify(params || {});
+  const rKey = rankingKey(input);
+  if (rKey !== rankKey || !model.has_ranking()) {
+    rankKey = null;
+    status(`ranking the visual tokens (${method}, ${budget})…`);
+    const ranking = await step('ranking the visual tokens',
+      async () => JSON.parse(await model.rank(method, paramsJson, budget)));
+    rankKey = rKey;
+    post({ type: 'ranked', id, key: rankingKey(input), input: { imageVersion, maxGrid, method, params, budget }, ranking });
+  }
+}
+
+// What a ranking was computed for; app.js builds the same string to tell a current ranking.
+function rankingKey({ imageVersion, maxGrid, method, params, budget }) {
+  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}`;
+}
+
+// Tokens kept for a keep ratio: the library's prune::budget (f64 round, at least one).
+function budgetCount(n, ratio) {
+  return Math.min(n, Math.max(1, Math.round(n * ratio)));
+}
+
+async function ask({ id, input, ratio, maxNewTokens }) {
   stopRequested = false;
-  status('encoding the image and reading the prompt…');
-  await model.ask(new Uint8Array(image), question, maxGrid, maxNewTokens);
-  status('answering…');
+  await prepare(id, input);
+  const k = budgetCount(encoding.visual_tokens, ratio);
+  status(`answering with ${k} of ${encoding.visual_tokens} visual tokens…`);
+  await step('starting the answer', () => model.answer(k, maxNewTokens));
   for (;;) {
     if (stopRequested || id !== currentAsk) {
       model.stop();
@@ -139,6 +209,12 @@ self.onmessage = (ev) => {
   switch (msg.type) {
     case 'load':
       enqueue('loading the model', () => load(msg));
+      break;
+    case 'prepare':
+      enqueue('ranking the visual tokens', async () => {
+        await prepare(msg.id, msg.input);
+        post({ type: 'prepared', id: msg.id });
+      }, msg.id);
       break;
     case 'ask':
       currentAsk = msg.id; // a newer question ends the one being answered

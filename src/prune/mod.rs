@@ -77,8 +77,8 @@ impl Method {
         })
     }
 
-    /// Methods that need the question.
-    fn needs_prompt(&self) -> bool {
+    /// Methods whose ranking depends on the question (the page re-ranks when it changes).
+    pub fn needs_prompt(&self) -> bool {
         matches!(self, Method::PromptAware { .. } | Method::FastV { .. })
     }
 }
