@@ -209,16 +209,9 @@ fn build_method(name: &str, params_json: &str, vlm: &Vlm) -> Result<Method, JsEr
             }
             (Method::Zoo { params, .. }, "proxy") => {
                 // the CLI's --proxy names
-                params.proxy = match v.as_str().unwrap_or_default() {
-                    "post-ln" => Proxy::PostLayerNorm,
-                    "last-mlp" => Proxy::LastMlp,
-                    "linear" => Proxy::Linear,
-                    _ => {
-                        return Err(err(format!(
-                            "parameter proxy must be \"post-ln\", \"last-mlp\" or \"linear\", got {v}"
-                        )))
-                    }
-                };
+                params.proxy = Proxy::parse(v.as_str().unwrap_or_default()).ok_or_else(|| {
+                    err(format!("parameter proxy must be one of {:?}, got {v}", Proxy::NAMES))
+                })?;
                 true
             }
             (Method::PromptAware { core_share }, "core_share") => {
@@ -291,11 +284,7 @@ fn method_params(m: &Method) -> Value {
         Method::Zoo { params, fusion } => json!({
             "seed": params.seed, "m": params.m, "h": params.h,
             "fusion": format!("{fusion:?}").to_lowercase(),
-            "proxy": match params.proxy {
-                Proxy::PostLayerNorm => "post-ln",
-                Proxy::LastMlp => "last-mlp",
-                Proxy::Linear => "linear",
-            },
+            "proxy": params.proxy.name(),
             "estimator": format!("{:?}", params.estimator),
         }),
         Method::DivPrune | Method::FeatureNorm => json!({}),

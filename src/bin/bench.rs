@@ -81,7 +81,8 @@ fn main() {
     let tiles = 17usize;
     let n_vis = tiles * per_tile;
     println!("# zoo-prune-web pruning benchmark");
-    println!("backend {backend}, 1 thread (flex runs single-threaded), median of {runs} runs after a warm-up");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("backend {backend}, {cores} cores (flex uses them all through rayon), median of {runs} runs after a warm-up");
     println!(
         "model: {} (vision {}x{} tiles, {} tokens/tile; text hidden {dt}, {} layers)",
         model_dir.as_deref().unwrap_or("random SmolVLM-256M shapes"),

@@ -160,12 +160,9 @@ fn run(a: Args) -> Result<()> {
             if let Method::Zoo { params, fusion } = &mut m {
                 params.m = a.m;
                 params.h = a.h;
-                params.proxy = match a.proxy.as_str() {
-                    "post-ln" => Proxy::PostLayerNorm,
-                    "last-mlp" => Proxy::LastMlp,
-                    "linear" => Proxy::Linear,
-                    other => return Err(Error::Other(format!("unknown proxy {other:?}"))),
-                };
+                params.proxy = Proxy::parse(&a.proxy).ok_or_else(|| {
+                    Error::Other(format!("unknown proxy {:?}; choose one of {:?}", a.proxy, Proxy::NAMES))
+                })?;
                 *fusion = Fusion::parse(&a.fusion)
                     .ok_or_else(|| Error::Other(format!("unknown fusion {:?}", a.fusion)))?;
             }

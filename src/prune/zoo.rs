@@ -39,6 +39,28 @@ pub enum Proxy {
     LastMlp,
 }
 
+impl Proxy {
+    /// The names the CLI (`--proxy`) and the page use.
+    pub const NAMES: &'static [&'static str] = &["post-ln", "last-mlp", "linear"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "post-ln" => Some(Self::PostLayerNorm),
+            "last-mlp" => Some(Self::LastMlp),
+            "linear" => Some(Self::Linear),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PostLayerNorm => "post-ln",
+            Self::LastMlp => "last-mlp",
+            Self::Linear => "linear",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Estimator {
     /// Closed-form LayerNorm Jacobian-vector product (the limit h -> 0 of the central difference).
