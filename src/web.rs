@@ -462,16 +462,13 @@ impl WebModel {
         }
         let session = self.session.as_ref().expect("checked above");
         let t0 = perf_now();
-        let inputs = PruneInputs {
-            model: &self.vlm.model,
-            features: &session.encoded.tiles.features,
-            pre_ln: &session.encoded.tiles.pre_ln,
-            pre_mlp: Some(&session.encoded.tiles.pre_mlp),
-            vision_attentions: &session.encoded.tiles.attentions,
-            prompt_ids: Some(&session.ids),
-            image_token_id: self.vlm.config.image_token_id,
-            question_ids: Some(&session.question_ids),
-        };
+        let inputs = PruneInputs::new(
+            &self.vlm.model,
+            &session.encoded.tiles,
+            self.vlm.config.image_token_id,
+            &session.ids,
+            &session.question_ids,
+        );
         let ranking = prune::rank(&method, &inputs, mode).await.map_err(js)?;
         let rank_ms = perf_now() - t0;
         let out = json!({

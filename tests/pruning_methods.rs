@@ -31,16 +31,7 @@ fn setup() -> Setup {
 }
 
 fn ranked(s: &Setup, m: &Method, mode: BudgetMode) -> Ranking {
-    let inputs = PruneInputs {
-        model: &s.vlm.model,
-        features: &s.enc.tiles.features,
-        pre_ln: &s.enc.tiles.pre_ln,
-        pre_mlp: Some(&s.enc.tiles.pre_mlp),
-        vision_attentions: &s.enc.tiles.attentions,
-        prompt_ids: Some(&s.ids),
-        image_token_id: s.vlm.config.image_token_id,
-        question_ids: Some(&s.q_ids),
-    };
+    let inputs = PruneInputs::new(&s.vlm.model, &s.enc.tiles, s.vlm.config.image_token_id, &s.ids, &s.q_ids);
     pollster::block_on(rank(m, &inputs, mode)).unwrap()
 }
 

@@ -193,16 +193,7 @@ fn run(a: Args) -> Result<()> {
         let k = parse_keep(&a.keep, n_vis)?;
         let q_ids = vlm.tokenizer.encode(a.prompt.trim())?;
         let t = Instant::now();
-        let inputs = PruneInputs {
-            model: &vlm.model,
-            features: &encoded.tiles.features,
-            pre_ln: &encoded.tiles.pre_ln,
-            pre_mlp: Some(&encoded.tiles.pre_mlp),
-            vision_attentions: &encoded.tiles.attentions,
-            prompt_ids: Some(&ids),
-            image_token_id: vlm.config.image_token_id,
-            question_ids: Some(&q_ids),
-        };
+        let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
         let ranking = pollster::block_on(rank(method, &inputs, budget_mode))?;
         let rank_ms = ms(t);
         for w in &ranking.warnings {

@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::generate::read_floats;
-use crate::model::Idefics3;
+use crate::model::{EncodedTiles, Idefics3};
 pub use select::{Fusion, Step};
 pub use zoo::{Estimator, Proxy, ZooParams};
 
@@ -147,6 +147,29 @@ pub struct PruneInputs<'a> {
     pub image_token_id: u32,
     /// The question's own token ids (no template): prompt-aware relevance.
     pub question_ids: Option<&'a [u32]>,
+}
+
+impl<'a> PruneInputs<'a> {
+    /// Everything an encoded image provides, and the prompt (full prompt ids with every `<image>`
+    /// position, and the question's own ids).
+    pub fn new(
+        model: &'a Idefics3,
+        tiles: &'a EncodedTiles,
+        image_token_id: u32,
+        prompt_ids: &'a [u32],
+        question_ids: &'a [u32],
+    ) -> Self {
+        Self {
+            model,
+            features: &tiles.features,
+            pre_ln: &tiles.pre_ln,
+            pre_mlp: Some(&tiles.pre_mlp),
+            vision_attentions: &tiles.attentions,
+            prompt_ids: Some(prompt_ids),
+            image_token_id,
+            question_ids: Some(question_ids),
+        }
+    }
 }
 
 /// Merges per-tile orders (local indices) round-robin into one global order.
