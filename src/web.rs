@@ -175,6 +175,21 @@ fn build_method(name: &str, params_json: &str, vlm: &Vlm) -> Result<Method, JsEr
     let real = |k: &str, v: &Value| {
         v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| err(format!("parameter {k} must be a number, got {v}")))
     };
+    // an index below `n` layers of `what`
+    let layer_of = |k: &str, v: &Value, n: usize, what: &str| -> Result<usize, JsError> {
+        let l = uint(k, v)? as usize;
+        if l >= n {
+            return Err(err(format!("parameter {k}: {what} has {n} layers (0..{}), got {l}", n - 1)));
+        }
+        Ok(l)
+    };
+    let fraction = |k: &str, v: &Value| -> Result<f64, JsError> {
+        let x = real(k, v)?;
+        if !(0.0..=1.0).contains(&x) {
+            return Err(err(format!("parameter {k} must be between 0 and 1, got {x}")));
+        }
+        Ok(x)
+    };
     let seed = match params.get("seed") {
         Some(v) => uint("seed", v)?,
         None => 0,
@@ -215,52 +230,23 @@ fn build_method(name: &str, params_json: &str, vlm: &Vlm) -> Result<Method, JsEr
                 true
             }
             (Method::PromptAware { core_share }, "core_share") => {
-                let c = real(k, v)?;
-                if !(0.0..=1.0).contains(&c) {
-                    return Err(err(format!("parameter core_share must be between 0 and 1, got {c}")));
-                }
-                *core_share = c;
+                *core_share = fraction(k, v)?;
                 true
             }
             (Method::VisionZip { layer }, "layer") => {
-                let l = uint(k, v)? as usize;
-                if l >= vision_layers {
-                    return Err(err(format!(
-                        "parameter layer: the vision encoder has {vision_layers} layers (0..{}), got {l}",
-                        vision_layers - 1
-                    )));
-                }
-                *layer = l;
+                *layer = layer_of(k, v, vision_layers, "the vision encoder")?;
                 true
             }
             (Method::FastV { layer }, "layer") => {
-                let l = uint(k, v)? as usize;
-                if l >= text_layers {
-                    return Err(err(format!(
-                        "parameter layer: the language model has {text_layers} layers (0..{}), got {l}",
-                        text_layers - 1
-                    )));
-                }
-                *layer = l;
+                *layer = layer_of(k, v, text_layers, "the language model")?;
                 true
             }
             (Method::InfoHorizon { deep_layer, .. }, "deep_layer") => {
-                let l = uint(k, v)? as usize;
-                if l >= text_layers {
-                    return Err(err(format!(
-                        "parameter deep_layer: the language model has {text_layers} layers (0..{}), got {l}",
-                        text_layers - 1
-                    )));
-                }
-                *deep_layer = l;
+                *deep_layer = layer_of(k, v, text_layers, "the language model")?;
                 true
             }
             (Method::InfoHorizon { deep_keep, .. }, "deep_keep") => {
-                let x = real(k, v)?;
-                if !(0.0..=1.0).contains(&x) {
-                    return Err(err(format!("parameter deep_keep must be between 0 and 1, got {x}")));
-                }
-                *deep_keep = x;
+                *deep_keep = fraction(k, v)?;
                 true
             }
             _ => false,

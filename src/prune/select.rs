@@ -62,6 +62,14 @@ pub fn minmax(s: &[f64]) -> Vec<f64> {
     }
 }
 
+/// Adds a picked token (its cosine row) to every token's distance to the picked set:
+/// dist[j] = min(dist[j], 1 - cos(picked, j)).
+fn absorb(dist: &mut [f64], cos_row: &[f64]) {
+    for (d, c) in dist.iter_mut().zip(cos_row) {
+        *d = d.min(1.0 - c);
+    }
+}
+
 /// Index of the maximum of `f(i)` over unpicked i, the lowest index on ties.
 fn argmax_unpicked(n: usize, picked: &[bool], f: impl Fn(usize) -> f64) -> Option<(usize, f64)> {
     let mut best: Option<(usize, f64)> = None;
@@ -123,10 +131,7 @@ pub fn sads_order(sensitivity: &[f64], cos: &[f64], fusion: Fusion) -> Vec<Step>
         let distance = if steps.is_empty() { 1.0 } else { dist[i] };
         steps.push(Step { token: i, score, weight: s[i], distance });
         picked[i] = true;
-        let row = &cos[i * n..(i + 1) * n];
-        for j in 0..n {
-            dist[j] = dist[j].min(1.0 - row[j]);
-        }
+        absorb(&mut dist, &cos[i * n..(i + 1) * n]);
         cur = argmax_unpicked(n, &picked, |j| fusion.apply(s[j], dist[j]));
     }
     steps
@@ -159,9 +164,7 @@ pub fn divprune_order(cos: &[f64], n: usize) -> Vec<Step> {
     while let Some((i, score)) = cur {
         steps.push(Step { token: i, score, weight: 1.0, distance: if steps.is_empty() { 1.0 } else { dist[i] } });
         picked[i] = true;
-        for j in 0..n {
-            dist[j] = dist[j].min(1.0 - cos[i * n + j]);
-        }
+        absorb(&mut dist, &cos[i * n..(i + 1) * n]);
         cur = argmax_unpicked(n, &picked, |j| dist[j]);
     }
     steps
@@ -194,9 +197,7 @@ pub fn prompt_aware_order(relevance: &[f64], cos: &[f64], core_share: f64) -> Ve
         let distance = if steps.is_empty() { 1.0 } else { dist[i] };
         steps.push(Step { token: i, score, weight: r[i], distance });
         picked[i] = true;
-        for j in 0..n {
-            dist[j] = dist[j].min(1.0 - cos[i * n + j]);
-        }
+        absorb(&mut dist, &cos[i * n..(i + 1) * n]);
     }
     steps
 }
