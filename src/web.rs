@@ -106,6 +106,8 @@ struct Timings {
     /// decoding speed after the first token: (tokens - 1) / time since the first token
     tokens_per_s: Option<f64>,
     total_ms: Option<f64>,
+    /// the KV cache's size after the last token (`Generation::kv_cache_bytes`)
+    kv_cache_bytes: Option<usize>,
     finished: bool,
 }
 
@@ -359,8 +361,39 @@ impl WebModel {
             "params": self.vlm.model.num_params(),
             "safetensors_bytes": self.file_bytes,
             "methods": Method::NAMES,
+            "image_size": c.vision_config.image_size,
+            "patch_size": c.vision_config.patch_size,
+            "scale_factor": c.scale_factor,
+            "longest_edge": self.vlm.processor.longest_edge,
+            "image_splitting": self.vlm.processor.do_image_splitting,
+            // each method's parameters with their defaults for this model (as `rank` reports them)
+            "method_defaults": Method::NAMES.iter().map(|&n| {
+                let m = build_method(n, "", &self.vlm).map(|m| method_params(&m)).unwrap_or(Value::Null);
+                (n.to_string(), m)
+            }).collect::<serde_json::Map<String, Value>>(),
+            "proxies": Proxy::NAMES,
+            "fusions": ["multiply", "sum", "none"],
         })
         .to_string()
+    }
+
+    /// The tile grid of a `width` x `height` image for every tiling choice the page offers
+    /// (`max_grid` 0 = the model's own setting, then 1..=4), from `ProcessorConfig::layout`:
+    /// JSON [{max_grid, rows, cols, tiles, visual_tokens}], without encoding anything.
+    pub fn tiling(&self, width: u32, height: u32) -> Result<String, JsError> {
+        if width == 0 || height == 0 {
+            return Err(err("the image is empty (0 pixels)"));
+        }
+        let per_tile = self.vlm.image_seq_len();
+        let choices = (0..=4usize)
+            .map(|g| {
+                let cfg = if g == 0 { self.vlm.processor.clone() } else { self.vlm.processor.clone().with_max_grid(g) };
+                let l = cfg.layout(width as usize, height as usize);
+                json!({ "max_grid": g, "rows": l.rows, "cols": l.cols, "tiles": l.num_tiles,
+                        "visual_tokens": l.num_tiles * per_tile })
+            })
+            .collect::<Vec<_>>();
+        Ok(Value::Array(choices).to_string())
     }
 
     /// Decodes and preprocesses the image, builds the prompt for `question`, and encodes every
@@ -567,6 +600,7 @@ impl WebModel {
                 return Ok(None);
             };
             timings.tokens += 1;
+            timings.kv_cache_bytes = Some(g.kv_cache_bytes());
             if timings.tokens == 1 {
                 *t_first = now;
                 timings.first_token_ms = Some(now - *t_ask);
@@ -593,7 +627,8 @@ impl WebModel {
     }
 
     /// JSON timings of the last answer: tiles, prompt_tokens, visual_tokens, kept_tokens, method,
-    /// preprocess_ms, encode_ms, rank_ms, first_token_ms, tokens, tokens_per_s, total_ms, finished.
+    /// preprocess_ms, encode_ms, rank_ms, first_token_ms, tokens, tokens_per_s, total_ms,
+    /// kv_cache_bytes, finished.
     pub fn timings(&self) -> String {
         serde_json::to_string(&self.timings).unwrap_or_default()
     }

@@ -73,3 +73,21 @@ fn pixel_shuffle_channel_order_is_hf() {
     // token 1 = (hb 0, wb 1); channels [dh][dw][c]: (0,2),(0,3),(1,2),(1,3)
     assert_eq!(&got[8..16], &[20., 21., 30., 31., 120., 121., 130., 131.]);
 }
+
+#[test]
+fn layout_predicts_the_processed_grid() {
+    // the page shows each tiling choice's token count from `layout` before encoding: it must be the
+    // grid `ProcessedImage::new` then cuts
+    for (w, h) in [(96, 64), (64, 96), (1, 1), (64, 64), (65, 64), (300, 20), (20, 300), (129, 127), (512, 341)] {
+        for grid in 1..=4 {
+            let cfg = ProcessorConfig::smolvlm(32).with_max_grid(grid);
+            let l = cfg.layout(w, h);
+            let p = ProcessedImage::new(&image(w, h), &cfg).unwrap();
+            assert_eq!((l.rows, l.cols, l.num_tiles), (p.rows, p.cols, p.num_tiles), "{w}x{h}, grid {grid}");
+            assert!(l.rows <= grid && l.cols <= grid, "{w}x{h}, grid {grid}: {l:?}");
+        }
+    }
+    let l = ProcessorConfig::smolvlm(64).with_max_grid(3).layout(96, 64);
+    assert_eq!((l.rows, l.cols, l.num_tiles), (2, 3, 7));
+    assert_eq!(ProcessorConfig::smolvlm(64).with_max_grid(1).layout(96, 64).num_tiles, 1);
+}

@@ -1,11 +1,25 @@
 // The page thread: draws and forwards. All model work runs in worker.js.
 //
-// Pruning: the Worker returns a ranking (the full order in which visual tokens are kept); the
-// overlay and the keep-ratio slider only read that stored order, so moving the slider never talks
-// to the Worker. "Ask" sends the current method, budget mode, seed and ratio.
+// Pruning: the Worker returns a ranking (the full order in which visual tokens are kept, each
+// token's score and the greedy picks); the overlay, the keep-ratio slider and classroom mode only
+// read that stored ranking, so moving the slider never talks to the Worker. "Ask" sends the
+// current method, parameters, budget mode, seed and ratio.
 
 const BUILTIN_MODEL = '../tests/fixtures/tiny_tiles/';
-const SAMPLE_IMAGE = '../tests/fixtures/photo.png';
+const HUB_DEFAULT = 'https://huggingface.co/HuggingFaceTB/';
+const MODEL_CACHE = 'zoo-prune-web-models-v1'; // worker.js writes it, the page lists and clears it
+// The largest side an image keeps: bigger ones are downscaled while decoding (createImageBitmap).
+const MAX_SIDE = 2048;
+const SAMPLES = [
+  { url: '../tests/fixtures/photo.png', name: 'photo.png', label: 'cat (tiny, 96×64)', question: 'What colour is the cat?' },
+  { url: '../assets/samples/astronaut.jpg', name: 'astronaut.jpg', label: 'astronaut', question: 'What is the person wearing?' },
+  { url: '../assets/samples/coffee.jpg', name: 'coffee.jpg', label: 'coffee', question: 'What is in the cup?' },
+  { url: '../assets/samples/chelsea.jpg', name: 'chelsea.jpg', label: 'cat', question: 'What colour is the cat?' },
+  { url: '../assets/samples/rocket.jpg', name: 'rocket.jpg', label: 'rocket', question: 'What is happening in this photo?' },
+];
+const SWEEP = [1, 0.5, 0.25, 0.1];
+// Controls mirrored in the URL (history.replaceState), read once on load.
+const URL_KEYS = ['method', 'keep', 'grid', 'q', 'budget', 'seed', 'overlay'];
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -14,12 +28,15 @@ const el = {
   preview: $('preview'),
   imageName: $('image-name'),
   file: $('image-file'),
-  sample: $('sample'),
+  dropZone: $('drop-zone'),
+  samples: $('samples'),
   question: $('question'),
   maxTokens: $('max-tokens'),
   grid: $('grid'),
+  tilingNote: $('tiling-note'),
   ask: $('ask'),
   stop: $('stop'),
+  sweep: $('sweep'),
   error: $('error'),
   answer: $('answer'),
   timings: $('timings'),
@@ -27,45 +44,97 @@ const el = {
   method: $('method'),
   budget: $('budget'),
   seed: $('seed'),
+  params: $('method-params'),
+  paramsBody: $('method-params-body'),
+  paramsLegend: $('method-params-legend'),
+  paramsReset: $('params-reset'),
   ratio: $('keep-ratio'),
   ratioNum: $('keep-ratio-num'),
   overlay: $('overlay'),
+  overlayMode: $('overlay-mode'),
+  orderNumbers: $('order-numbers'),
+  legend: $('overlay-legend'),
+  exportPng: $('export-png'),
   globalView: $('global-view'),
   overlayGlobal: $('overlay-global'),
   globalCaption: $('global-caption'),
   keepLabel: $('keep-label'),
   warnings: $('rank-warnings'),
+  classReset: $('class-reset'),
+  classNext: $('class-next'),
+  classPlay: $('class-play'),
+  classOff: $('class-off'),
+  classStep: $('class-step'),
+  compareRows: $('compare-rows'),
+  clearTable: $('clear-table'),
+  modelPanel: $('model-panel'),
+  modelSummary: $('model-summary'),
+  modelDrop: $('model-drop'),
+  modelFiles: $('model-files'),
+  builtinLoad: $('builtin-load'),
+  clearCache: $('clear-cache'),
+  cacheInfo: $('cache-info'),
+  download: $('download'),
+  downloadTitle: $('download-title'),
+  downloadFiles: $('download-files'),
+  downloadRetry: $('download-retry'),
+  reloadBox: $('reload-box'),
+  reloadText: $('reload-text'),
+  reloadModel: $('reload-model'),
 };
 
+const params0 = new URLSearchParams(location.search);
+
+// ?hub=/path/ (tests only) replaces the Hugging Face hub with a folder of this same server.
+function hubBase() {
+  const param = params0.get('hub');
+  if (!param) return HUB_DEFAULT;
+  const base = new URL(param.endsWith('/') ? param : `${param}/`, location.href);
+  if (base.origin !== location.origin) throw new Error(`?hub= must point to this server (${location.origin}), not ${base.origin}`);
+  return base.href;
+}
+
 // ?model=relative/path/ loads another HF model folder from this same server.
-function modelBase() {
-  const param = new URLSearchParams(location.search).get('model');
+function initialSource() {
+  const param = params0.get('model');
   const base = new URL(param ? (param.endsWith('/') ? param : `${param}/`) : BUILTIN_MODEL, location.href);
   if (base.origin !== location.origin) {
     throw new Error(`the model must come from this server (${location.origin}), not ${base.origin}`);
   }
-  return { url: base.href, builtin: !param, label: param || 'tests/fixtures/tiny_tiles (built-in)' };
+  return { kind: 'url', base: base.href, builtin: !param, label: param || 'tests/fixtures/tiny_tiles (built-in)' };
 }
 
 const state = {
   worker: null,
+  source: null, // what the active worker loaded (for "Reload model")
+  loading: null, // {worker, source}: a replacement model loading beside the active one
   ready: false,
+  dead: false, // the active worker's wasm instance crashed
   answering: false,
   askId: 0,
-  image: null, // ArrayBuffer of the chosen file
+  image: null, // ArrayBuffer of the chosen file (downscaled when it was huge)
   imageName: '',
   imageVersion: 0, // bumped on every new image: the Worker re-encodes when it changes
+  imageSize: null, // {width, height} of what the Worker gets
   seq: 0, // id of the latest request to the Worker (prepare or ask)
   encoding: null, // {imageVersion, maxGrid, ...WebModel.encode's JSON}
   ranking: null, // {key, ...WebModel.rank's JSON}
   rankPos: null, // rankPos[token] = its place in ranking.order
+  scoreRange: null, // [min, max] of the ranking's finite scores, or null
   failed: false, // the latest request to the Worker failed
   posts: 0, // messages sent to the Worker (the e2e test checks the slider sends none)
   previewUrl: null,
   backend: '',
   adapter: null,
-  model: null,
+  info: null,
   loadMs: 0,
+  tiling: null, // {width, height, choices} from the Worker
+  paramValues: {}, // method -> {param: string value typed by the person}
+  classStep: null, // classroom mode: picks shown (null: off)
+  classTimer: null,
+  sweep: null, // ratios still to ask
+  rows: 0,
+  lastAsk: null, // {ratio, question} of the answer in progress
 };
 
 function setStatus(text, kind) {
@@ -84,13 +153,18 @@ function clearError() {
 }
 
 function updateButtons() {
-  el.ask.disabled = !state.ready || state.answering;
+  const can = state.ready && !state.answering && !state.dead;
+  el.ask.disabled = !can;
+  el.sweep.disabled = !can;
   el.stop.disabled = !state.answering;
 }
 
+const bytesText = (b) => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} kB` : `${b} B`);
+
 function readyLine() {
   const b = state.backend === 'webgpu' ? `WebGPU${state.adapter ? ` (${state.adapter})` : ''}` : state.backend;
-  return `Ready · backend: ${b} · model: ${state.model.label} · loaded in ${(state.loadMs / 1000).toFixed(1)} s`;
+  const size = state.info ? ` (${(state.info.params / 1e6).toFixed(state.info.params < 1e7 ? 2 : 0)} M parameters, ${bytesText(state.info.safetensors_bytes)})` : '';
+  return `Ready · backend: ${b} · model: ${state.source.label}${size} · loaded in ${(state.loadMs / 1000).toFixed(1)} s`;
 }
 
 const fmt = (x, digits = 0) => (x === null || x === undefined ? '–' : Number(x).toFixed(digits));
@@ -104,43 +178,84 @@ function showTimings(t, stopped) {
     `rank ${fmt(t.rank_ms, 1)} ms`,
     `first token ${fmt(t.first_token_ms)} ms`,
     `${t.tokens} token${t.tokens === 1 ? '' : 's'} at ${fmt(t.tokens_per_s, 1)} tok/s`,
+    `KV cache ${t.kv_cache_bytes ? bytesText(t.kv_cache_bytes) : '–'}`,
     `total ${fmt(t.total_ms)} ms`,
   ];
   el.timings.textContent = parts.join(' · ') + (stopped ? ' · stopped' : '');
 }
 
-function onWorkerMessage(ev) {
-  const m = ev.data;
+// What a failure message says about the device: a lost GPU, or memory running out.
+function failureKind(text) {
+  if (/device[^.]{0,40}\blost\b|\blost[^.]{0,20}device|DeviceLost/i.test(text)) return 'device-lost';
+  if (/out of memory|OutOfMemory|memory allocation of \d+ bytes failed|capacity overflow|Out ?of ?Memory/i.test(text)) return 'oom';
+  return 'crash';
+}
+
+function explainFailure(kind, message) {
+  if (kind === 'device-lost') {
+    return `The GPU device was lost (${message}). This happens when the GPU driver resets, the GPU is needed elsewhere or the tab ` +
+      'was in the background for long. The comparison table is kept; reload the model to go on.';
+  }
+  if (kind === 'oom') {
+    return `Out of memory (${message}). The model, the image's tiles or the answer did not fit in this browser's memory. ` +
+      'Reload the model, then choose fewer tiles, a lower keep ratio or a smaller model.';
+  }
+  return `The model code crashed (${message}). The comparison table is kept; reload the model to go on.`;
+}
+
+function onWorkerMessage(m) {
   switch (m.type) {
     case 'status':
       if (!state.ready || state.answering) setStatus(m.text, state.ready ? 'answering' : 'loading');
       break;
+    case 'progress':
+      showProgress(m);
+      break;
     case 'loaded': {
       state.ready = true;
+      state.dead = false;
       state.backend = m.backend;
       state.adapter = m.adapter;
       state.loadMs = m.loadMs;
+      state.info = m.info;
+      state.encoding = null;
+      state.ranking = null;
+      state.tiling = null;
+      el.reloadBox.hidden = true;
       let line = readyLine();
       if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (CPU fallback: ${m.fallbackReason})`;
       setStatus(line, 'ready');
+      el.modelSummary.textContent = state.source.label;
       el.info.textContent = JSON.stringify(m.info, null, 2);
       fillMethods(m.info.methods || []);
+      buildParams();
       updateButtons();
+      requestTiling();
       prepare();
       break;
     }
+    case 'tiling':
+      if (m.width !== state.imageSize?.width || m.height !== state.imageSize?.height) return;
+      state.tiling = m;
+      showTiling();
+      break;
     case 'encoded':
       state.encoding = { ...m.encoding, imageVersion: m.imageVersion, maxGrid: m.maxGrid };
       state.ranking = null;
+      showTiling();
       drawOverlay();
       break;
-    case 'ranked':
+    case 'ranked': {
       state.ranking = { ...m.ranking, key: m.key, input: m.input };
       state.rankPos = new Array(m.ranking.order.length);
       m.ranking.order.forEach((t, i) => { state.rankPos[t] = i; });
+      const finite = m.ranking.scores.filter((v) => v !== null && Number.isFinite(v));
+      state.scoreRange = finite.length ? [Math.min(...finite), Math.max(...finite)] : null;
+      if (state.classStep !== null) state.classStep = Math.min(state.classStep, m.ranking.order.length);
       showWarnings(state.ranking);
       drawOverlay();
       break;
+    }
     case 'prepared':
       drawOverlay();
       break;
@@ -155,16 +270,25 @@ function onWorkerMessage(ev) {
       // #answer holds exactly the streamed text; an empty answer is described by CSS, not added to it.
       el.answer.dataset.state = m.stopped ? 'stopped' : el.answer.textContent ? 'done' : 'done-empty';
       showTimings(m.timings, m.stopped);
+      addRow(m.timings, el.answer.textContent, m.stopped);
       setStatus(readyLine(), 'ready');
       updateButtons();
-      // controls changed while answering: rank for them now
-      if (el.overlay.dataset.state === 'stale') prepare();
+      if (m.stopped) state.sweep = null;
+      if (state.sweep && state.sweep.length) {
+        askNow(state.sweep.shift());
+      } else {
+        state.sweep = null;
+        // controls changed while answering: rank for them now
+        if (el.overlay.dataset.state === 'stale') prepare();
+      }
       break;
-    case 'error':
+    case 'error': {
       // errors of superseded requests are not news
       if (m.id !== undefined && m.id !== state.seq) return;
       state.failed = true;
-      showError(`Error while ${m.during}: ${m.message}`);
+      state.sweep = null;
+      const oom = failureKind(m.message) === 'oom';
+      showError(oom ? `Error while ${m.during}: ${explainFailure('oom', m.message)}` : `Error while ${m.during}: ${m.message}`);
       drawOverlay();
       if (!state.ready) {
         setStatus(`The model could not be loaded: ${m.message}`, 'failed');
@@ -175,10 +299,26 @@ function onWorkerMessage(ev) {
       }
       updateButtons();
       break;
-    case 'fatal':
-      showError(`${m.message}`);
-      restartWorker();
+    }
+    case 'fatal': {
+      // the wasm instance is dead: say why, keep everything on screen, offer a reload
+      const kind = failureKind(m.message);
+      if (state.worker) state.worker.terminate();
+      state.worker = null;
+      state.dead = true;
+      state.ready = false;
+      state.answering = false;
+      state.sweep = null;
+      stopPlay();
+      el.reloadText.textContent = explainFailure(kind, m.message);
+      el.reloadBox.dataset.kind = kind;
+      el.reloadBox.hidden = false;
+      el.reloadBox.scrollIntoView({ block: 'nearest' });
+      if (el.answer.dataset.state === 'answering') el.answer.dataset.state = el.answer.textContent ? 'stopped' : 'empty';
+      setStatus(kind === 'device-lost' ? 'The GPU device was lost: reload the model.' : 'The model stopped: reload it.', 'failed');
+      updateButtons();
       break;
+    }
     default:
       console.warn('unknown message from the worker', m);
   }
@@ -196,56 +336,314 @@ function fillMethods(names) {
   el.method.value = names.includes(want) ? want : names[0];
 }
 
-function startWorker() {
-  state.ready = false;
-  state.answering = false;
-  state.encoding = null;
-  state.ranking = null;
-  updateButtons();
-  let model;
-  try {
-    model = modelBase();
-  } catch (e) {
-    setStatus(`The model could not be loaded: ${e.message}`, 'failed');
-    return;
-  }
-  state.model = model;
-  if (model.builtin) {
-    el.note.hidden = false;
-    el.note.textContent =
-      'The built-in model is tests/fixtures/tiny_tiles: a tiny randomly initialised test checkpoint (about 1 MB). ' +
-      'Its answers are meaningless tokens; it only shows that the whole pipeline (image → tiles → vision encoder → ' +
-      'language model → streamed text) runs in this browser.';
-  } else {
-    el.note.hidden = true;
-  }
-  setStatus(`Loading model ${model.label}…`, 'loading');
+// ---- workers: the active one, and a replacement model loading beside it
+
+function newWorker(source) {
   const w = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
-  w.onmessage = onWorkerMessage;
+  w.onmessage = (ev) => {
+    if (w === state.worker) onWorkerMessage(ev.data);
+    else if (state.loading && w === state.loading.worker) onLoaderMessage(ev.data);
+  };
   w.onerror = (e) => {
     e.preventDefault();
     const msg = e.message || 'the worker script failed to start (was scripts/build-web.sh run so that pkg/ exists?)';
+    if (state.loading && w === state.loading.worker) {
+      downloadFailed(msg);
+      return;
+    }
     showError(`Worker error: ${msg}`);
     if (!state.ready) setStatus(`The model could not be loaded: ${msg}`, 'failed');
   };
-  w.postMessage({ type: 'load', base: model.url, preferWebgpu: true });
-  state.worker = w;
+  w.postMessage({ type: 'load', source, preferWebgpu: true });
+  return w;
 }
 
-function restartWorker() {
+// Starts `source` as the active model (first load, or after a crash).
+function startWorker(source) {
   if (state.worker) state.worker.terminate();
-  state.worker = null;
-  startWorker();
+  state.ready = false;
+  state.dead = false;
+  state.answering = false;
+  state.encoding = null;
+  state.ranking = null;
+  state.source = source;
+  updateButtons();
+  drawOverlay();
+  el.note.hidden = !source.builtin;
+  if (source.builtin) {
+    el.note.textContent =
+      'The built-in model is tests/fixtures/tiny_tiles: a tiny randomly initialised test checkpoint (about 1 MB). ' +
+      'Its answers are meaningless tokens; it only shows that the whole pipeline (image → tiles → vision encoder → ' +
+      'language model → streamed text) runs in this browser. Load SmolVLM from the Model panel for real answers.';
+  }
+  setStatus(`Loading model ${source.label}…`, 'loading');
+  state.worker = newWorker(source);
 }
 
-function setImage(bytes, name) {
+// Loads `source` in a new Worker while the current model stays usable; swaps when it is loaded.
+function loadReplacement(source) {
+  if (state.dead || !state.worker) {
+    showDownload(source);
+    startWorker(source);
+    return;
+  }
+  if (state.loading) state.loading.worker.terminate();
+  showDownload(source);
+  state.loading = { source, worker: null };
+  state.loading.worker = newWorker(source);
+}
+
+function onLoaderMessage(m) {
+  switch (m.type) {
+    case 'status':
+      el.downloadTitle.textContent = `${state.loading.source.label}: ${m.text}`;
+      break;
+    case 'progress':
+      showProgress(m);
+      break;
+    case 'loaded': {
+      const { worker, source } = state.loading;
+      state.loading = null;
+      if (state.worker) state.worker.terminate();
+      state.worker = worker;
+      state.source = source;
+      state.answering = false;
+      state.sweep = null;
+      el.note.hidden = !source.builtin;
+      el.downloadTitle.textContent = `${source.label}: loaded.`;
+      el.download.dataset.state = 'done';
+      onWorkerMessage(m);
+      listCache();
+      break;
+    }
+    case 'error':
+    case 'fatal':
+      downloadFailed(m.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function downloadFailed(message) {
+  const label = state.loading ? state.loading.source.label : 'the model';
+  if (state.loading) state.loading.worker.terminate();
+  el.downloadTitle.textContent = `${label} could not be loaded: ${message}. ` +
+    `${state.ready ? 'The current model stays in use. ' : ''}Retry downloads only the files that are not cached yet.`;
+  el.download.dataset.state = 'failed';
+  el.downloadRetry.hidden = false;
+  state.retry = state.loading ? state.loading.source : null;
+  state.loading = null;
+  listCache();
+}
+
+function showDownload(source) {
+  el.download.hidden = false;
+  el.download.dataset.state = 'loading';
+  el.downloadRetry.hidden = true;
+  el.downloadFiles.textContent = '';
+  el.downloadTitle.textContent = `${source.label}: starting…`;
+  el.modelPanel.open = true;
+}
+
+// {file, loaded, total, fromCache, absent}: one progress bar per file
+function showProgress(m) {
+  let li = el.downloadFiles.querySelector(`li[data-file="${CSS.escape(m.file)}"]`);
+  if (!li) {
+    li = document.createElement('li');
+    li.dataset.file = m.file;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = m.file;
+    const bar = document.createElement('progress');
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute('aria-label', `${m.file} download`);
+    const text = document.createElement('span');
+    text.className = 'bytes';
+    li.append(name, bar, text);
+    el.downloadFiles.append(li);
+  }
+  const bar = li.querySelector('progress');
+  const text = li.querySelector('.bytes');
+  li.dataset.loaded = String(m.loaded);
+  li.dataset.total = String(m.total || 0);
+  li.dataset.from = m.absent ? 'absent' : m.fromCache ? 'cache' : 'network';
+  if (m.absent) {
+    bar.value = 1;
+    text.textContent = 'not on the server (optional)';
+  } else if (m.total) {
+    bar.value = Math.min(1, m.loaded / m.total);
+    text.textContent = `${bytesText(m.loaded)} of ${bytesText(m.total)}${m.fromCache ? ' (from the browser cache)' : ''}`;
+  } else {
+    bar.removeAttribute('value'); // size unknown: indeterminate
+    text.textContent = `${bytesText(m.loaded)}`;
+  }
+  if (m.done) {
+    bar.value = 1;
+    li.dataset.done = '1';
+  }
+}
+
+async function listCache() {
+  if (!('caches' in self)) {
+    el.cacheInfo.textContent = 'This browser has no Cache API here: downloaded models are not kept.';
+    return;
+  }
+  try {
+    const c = await caches.open(MODEL_CACHE);
+    const keys = await c.keys();
+    const models = new Set();
+    let bytes = 0;
+    for (const req of keys) {
+      const m = /\/([^/]+)\/resolve\/main\//.exec(new URL(req.url).pathname);
+      if (m) models.add(m[1]);
+      const res = await c.match(req);
+      bytes += Number(res && res.headers.get('content-length')) || 0;
+    }
+    el.cacheInfo.textContent = keys.length
+      ? `Cached in this browser: ${[...models].join(', ') || `${keys.length} files`} (${bytesText(bytes)}).`
+      : 'No models cached in this browser.';
+    el.cacheInfo.dataset.files = String(keys.length);
+  } catch (e) {
+    el.cacheInfo.textContent = `The model cache cannot be read: ${e.message}`;
+  }
+}
+
+el.clearCache.addEventListener('click', async () => {
+  try {
+    await caches.delete(MODEL_CACHE);
+  } catch (e) {
+    el.cacheInfo.textContent = `The model cache could not be cleared: ${e.message}`;
+    return;
+  }
+  await listCache();
+});
+
+for (const b of document.querySelectorAll('.hub-load')) {
+  b.addEventListener('click', () => {
+    let hub;
+    try {
+      hub = hubBase();
+    } catch (e) {
+      showError(e.message);
+      return;
+    }
+    loadReplacement({ kind: 'hub', hub, name: b.dataset.name, label: `${b.dataset.name} (Hugging Face hub)` });
+  });
+}
+el.builtinLoad.addEventListener('click', () => {
+  loadReplacement({ kind: 'url', base: new URL(BUILTIN_MODEL, location.href).href, builtin: true, label: 'tests/fixtures/tiny_tiles (built-in)' });
+});
+el.downloadRetry.addEventListener('click', () => {
+  if (state.retry) loadReplacement(state.retry);
+});
+el.reloadModel.addEventListener('click', () => {
+  el.reloadBox.hidden = true;
+  clearError();
+  startWorker(state.source);
+});
+
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json'];
+const REQUIRED_FILES = MODEL_FILES.slice(0, 3);
+
+function loadLocalFiles(fileList) {
+  const files = {};
+  for (const f of fileList) if (MODEL_FILES.includes(f.name)) files[f.name] = f;
+  const missing = REQUIRED_FILES.filter((n) => !files[n]);
+  if (missing.length) {
+    const got = [...fileList].map((f) => f.name).join(', ') || 'nothing';
+    el.download.hidden = false;
+    el.download.dataset.state = 'failed';
+    el.downloadRetry.hidden = true;
+    el.downloadFiles.textContent = '';
+    el.downloadTitle.textContent = `Not loaded: ${missing.join(', ')} missing (got ${got}). Choose all of a model folder's files ` +
+      `at once: ${REQUIRED_FILES.join(', ')}, and optionally ${MODEL_FILES.slice(3).join(', ')}. The current model stays in use.`;
+    return;
+  }
+  const big = files['model.safetensors'].size;
+  loadReplacement({ kind: 'files', files, label: `local files (${bytesText(big)} of weights)` });
+}
+el.modelFiles.addEventListener('change', () => {
+  if (el.modelFiles.files && el.modelFiles.files.length) loadLocalFiles(el.modelFiles.files);
+  el.modelFiles.value = '';
+});
+el.modelDrop.addEventListener('dragover', (e) => { e.preventDefault(); el.modelDrop.classList.add('dragging'); });
+el.modelDrop.addEventListener('dragleave', () => el.modelDrop.classList.remove('dragging'));
+el.modelDrop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  el.modelDrop.classList.remove('dragging');
+  if (e.dataTransfer && e.dataTransfer.files.length) loadLocalFiles(e.dataTransfer.files);
+});
+
+// ---- images: file picker, drop, paste, samples
+
+function isPngOrJpeg(bytes) {
+  const b = new Uint8Array(bytes, 0, Math.min(4, bytes.byteLength));
+  return (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) || (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff);
+}
+
+// The image's size from its header (no full decode), or null when the browser cannot read it.
+function probeSize(blob) {
+  return new Promise((resolve) => {
+    const url = URL.createObjectURL(blob);
+    const img = new Image();
+    img.onload = () => { URL.revokeObjectURL(url); resolve({ width: img.naturalWidth, height: img.naturalHeight }); };
+    img.onerror = () => { URL.revokeObjectURL(url); resolve(null); };
+    img.src = url;
+  });
+}
+
+// Reads an image the person gave: checks that the browser can decode it, downscales it while
+// decoding when its longest side is over MAX_SIDE, and re-encodes it as PNG when it is neither PNG
+// nor JPEG (the model's decoder reads those two). A file that is not an image changes nothing.
+async function takeImage(blob, name) {
+  clearError();
+  const size = await probeSize(blob);
+  if (!size || !size.width || !size.height) {
+    showError(`${name}: the browser cannot read this file as an image (use PNG, JPEG or WebP). The previous image is kept.`);
+    return false;
+  }
+  let bytes = await blob.arrayBuffer();
+  let note = '';
+  const long = Math.max(size.width, size.height);
+  if (long > MAX_SIDE || !isPngOrJpeg(bytes)) {
+    const s = Math.min(1, MAX_SIDE / long);
+    const w = Math.max(1, Math.round(size.width * s));
+    const h = Math.max(1, Math.round(size.height * s));
+    try {
+      // resizeWidth/Height lets the decoder produce the small image directly
+      const bmp = await createImageBitmap(blob, s < 1 ? { resizeWidth: w, resizeHeight: h, resizeQuality: 'high' } : {});
+      const c = document.createElement('canvas');
+      c.width = bmp.width;
+      c.height = bmp.height;
+      c.getContext('2d').drawImage(bmp, 0, 0);
+      bmp.close();
+      const out = await new Promise((resolve) => c.toBlob(resolve, 'image/png'));
+      if (!out) throw new Error('the browser could not re-encode it');
+      bytes = await out.arrayBuffer();
+      note = s < 1 ? `, downscaled from ${size.width}×${size.height} to ${w}×${h} before decoding it fully` : ', converted to PNG';
+    } catch (e) {
+      showError(`${name}: the image could not be decoded (${e.message}). The previous image is kept.`);
+      return false;
+    }
+  }
+  setImage(bytes, name, note);
+  return true;
+}
+
+function setImage(bytes, name, note = '') {
+  stopPlay();
   state.image = bytes;
   state.imageName = name;
   state.imageVersion += 1;
+  state.imageSize = null;
+  state.tiling = null;
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.previewUrl = URL.createObjectURL(new Blob([bytes]));
-  el.imageName.textContent = `${name} (${bytes.byteLength} bytes)`;
+  el.imageName.textContent = `${name} (${bytes.byteLength} bytes${note})`;
   el.preview.src = state.previewUrl;
+  showTiling();
   drawOverlay();
   prepare();
 }
@@ -255,34 +653,93 @@ el.preview.addEventListener('error', () => {
   drawOverlay();
   if (state.image) el.imageName.textContent = `${state.imageName}: the browser cannot show this file as an image`;
 });
-el.preview.addEventListener('load', () => el.preview.classList.remove('broken'));
+el.preview.addEventListener('load', () => {
+  el.preview.classList.remove('broken');
+  state.imageSize = { width: el.preview.naturalWidth, height: el.preview.naturalHeight };
+  requestTiling();
+  drawOverlay();
+});
 
-async function loadSample() {
+async function loadSample(s) {
   try {
-    const res = await fetch(SAMPLE_IMAGE);
+    const res = await fetch(s.url);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    setImage(await res.arrayBuffer(), 'sample: photo.png');
+    await takeImage(await res.blob(), `sample: ${s.name}`);
   } catch (e) {
-    showError(`The sample image could not be fetched: ${e.message}`);
+    showError(`The sample image ${s.name} could not be fetched: ${e.message}`);
+  }
+}
+
+function buildSamples() {
+  for (const s of SAMPLES) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'sample';
+    b.dataset.sample = s.name;
+    b.title = `${s.label}: ${s.question}`;
+    const img = document.createElement('img');
+    img.src = s.url;
+    img.alt = '';
+    const cap = document.createElement('span');
+    cap.textContent = s.label;
+    b.append(img, cap);
+    b.addEventListener('click', () => {
+      el.file.value = '';
+      // a sample brings its own question unless the person wrote one of their own
+      if (SAMPLES.some((x) => x.question === el.question.value) || !el.question.value.trim()) {
+        el.question.value = s.question;
+        onQuestionChange();
+      }
+      loadSample(s);
+    });
+    el.samples.append(b);
   }
 }
 
 el.file.addEventListener('change', async () => {
   const f = el.file.files && el.file.files[0];
   if (!f) return;
-  clearError();
-  try {
-    setImage(await f.arrayBuffer(), f.name);
-  } catch (e) {
-    showError(`The file could not be read: ${e.message}`);
-  }
+  await takeImage(f, f.name);
 });
 
-el.sample.addEventListener('click', () => {
-  clearError();
-  el.file.value = '';
-  loadSample();
+
+el.dropZone.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  el.dropZone.classList.add('dragging');
 });
+el.dropZone.addEventListener('dragleave', () => el.dropZone.classList.remove('dragging'));
+el.dropZone.addEventListener('drop', (e) => {
+  e.preventDefault();
+  el.dropZone.classList.remove('dragging');
+  const f = e.dataTransfer && [...e.dataTransfer.files][0];
+  if (!f) {
+    showError('Nothing to read in what was dropped: drop an image file. The previous image is kept.');
+    return;
+  }
+  takeImage(f, f.name);
+});
+document.addEventListener('paste', (e) => {
+  const items = e.clipboardData ? [...e.clipboardData.items] : [];
+  // an image first; any other file is tried too (and refused with a message when it is no image)
+  const item = items.find((i) => i.kind === 'file' && i.type.startsWith('image/')) || items.find((i) => i.kind === 'file');
+  if (!item) return; // text pasted into the question stays text
+  e.preventDefault();
+  const f = item.getAsFile();
+  takeImage(f, f.name && f.name !== 'image.png' ? f.name : 'pasted image');
+});
+
+// ---- the Worker's input
+
+function methodParams() {
+  const out = { seed: Math.max(0, parseInt(el.seed.value, 10) || 0) };
+  const vals = state.paramValues[el.method.value] || {};
+  for (const [k, v] of Object.entries(vals)) {
+    if (v === '' || v === null || v === undefined) continue;
+    const spec = paramSpec(el.method.value, k);
+    out[k] = spec && spec.kind === 'select' ? v : Number(v);
+  }
+  return out;
+}
 
 // What the Worker should hold for the current controls.
 function currentInput() {
@@ -292,7 +749,7 @@ function currentInput() {
     question: el.question.value,
     maxGrid: parseInt(el.grid.value, 10) || 0,
     method: el.method.value,
-    params: { seed: Math.max(0, parseInt(el.seed.value, 10) || 0) },
+    params: methodParams(),
     budget: el.budget.value,
   };
 }
@@ -310,12 +767,128 @@ function send(msg) {
 
 // Encodes / ranks in the Worker when stale, so that the overlay shows the current method.
 function prepare() {
-  if (!state.ready || !state.image || state.answering) return;
+  if (!state.ready || !state.image || state.answering || !state.worker) return;
   state.seq += 1;
   state.failed = false;
   drawOverlay();
   send({ type: 'prepare', id: state.seq, input: currentInput() });
 }
+
+function requestTiling() {
+  if (!state.ready || !state.imageSize || !state.worker) return;
+  send({ type: 'tiling', ...state.imageSize });
+}
+
+// Each tiling choice with the grid and visual tokens it gives this image (from the Worker).
+function showTiling() {
+  const t = state.tiling;
+  const info = state.info;
+  for (const o of el.grid.options) {
+    const base = o.dataset.base || (o.dataset.base = o.textContent);
+    const c = t && t.choices.find((x) => String(x.max_grid) === o.value);
+    if (!c) {
+      o.textContent = base;
+      delete o.dataset.tokens;
+      continue;
+    }
+    const grid = c.rows * c.cols > 0 ? `${c.rows}×${c.cols} tiles + global` : '1 tile';
+    o.textContent = `${base}: ${grid}, ${c.visual_tokens} tokens`;
+    o.dataset.tokens = String(c.visual_tokens);
+  }
+  el.tilingNote.textContent = info
+    ? `Each ${info.image_size} px tile gives ${info.tokens_per_tile} visual tokens (${info.image_size} / ${info.patch_size} px patches,` +
+      ` ${info.scale_factor}×${info.scale_factor} pixel shuffle); a split image adds the whole image as one more tile.`
+    : '';
+}
+
+// ---- method parameters
+
+const PARAM_HELP = {
+  m: 'number of random directions',
+  h: 'finite-difference step',
+  fusion: 'how sensitivity and diversity combine',
+  proxy: 'the map whose sensitivity is measured',
+  core_share: 'share of each budget picked by relevance',
+  layer: 'layer whose attention is read',
+  deep_layer: 'LLM layer of the random drop (empty: 2/3 of the depth)',
+  deep_keep: 'share kept at that layer',
+};
+
+function paramSpec(method, key) {
+  const info = state.info;
+  if (!info) return null;
+  const text = info.text_layers;
+  const vision = info.vision_layers;
+  switch (key) {
+    case 'm': return { kind: 'number', min: 1, step: 1, max: 4096 };
+    case 'h': return { kind: 'number', min: 1e-6, step: 'any' };
+    case 'fusion': return { kind: 'select', options: info.fusions };
+    case 'proxy': return { kind: 'select', options: info.proxies };
+    case 'core_share': case 'deep_keep': return { kind: 'number', min: 0, max: 1, step: 0.05 };
+    case 'layer': return { kind: 'number', min: 0, max: (method === 'visionzip' ? vision : text) - 1, step: 1 };
+    case 'deep_layer': return { kind: 'number', min: 0, max: text - 1, step: 1, optional: true };
+    default: return null;
+  }
+}
+
+function buildParams() {
+  const method = el.method.value;
+  const defaults = (state.info && state.info.method_defaults && state.info.method_defaults[method]) || {};
+  const ORDER = ['m', 'h', 'fusion', 'proxy', 'core_share', 'layer', 'deep_layer', 'deep_keep'];
+  const keys = ORDER.filter((k) => k in defaults && paramSpec(method, k));
+  el.paramsBody.textContent = '';
+  el.params.hidden = keys.length === 0;
+  el.paramsLegend.textContent = `${method} parameters`;
+  const vals = state.paramValues[method] || (state.paramValues[method] = {});
+  for (const k of keys) {
+    const spec = paramSpec(method, k);
+    const label = document.createElement('label');
+    label.title = PARAM_HELP[k] || k;
+    label.append(`${k} `);
+    let input;
+    if (spec.kind === 'select') {
+      input = document.createElement('select');
+      for (const o of spec.options) {
+        const opt = document.createElement('option');
+        opt.value = o;
+        opt.textContent = o;
+        input.append(opt);
+      }
+      input.value = vals[k] ?? String(defaults[k]);
+    } else {
+      input = document.createElement('input');
+      input.type = 'number';
+      for (const a of ['min', 'max', 'step']) if (spec[a] !== undefined) input[a] = String(spec[a]);
+      input.value = vals[k] ?? (defaults[k] === null ? '' : String(defaults[k]));
+      if (spec.optional) input.placeholder = 'default';
+    }
+    input.id = `param-${k}`;
+    input.dataset.param = k;
+    input.setAttribute('aria-describedby', 'method-params-legend');
+    input.addEventListener('change', () => {
+      if (input.validity && input.validity.badInput) {
+        showError(`${method} parameter ${k}: "${input.value}" is not a number. The previous ranking stays on screen.`);
+        return;
+      }
+      clearError();
+      vals[k] = input.value;
+      prepare();
+    });
+    const help = document.createElement('small');
+    help.textContent = PARAM_HELP[k] || '';
+    label.append(input, help);
+    el.paramsBody.append(label);
+  }
+}
+
+el.paramsReset.addEventListener('click', () => {
+  state.paramValues[el.method.value] = {};
+  buildParams();
+  clearError();
+  prepare();
+});
+
+// ---- the overlay
 
 function ratio() {
   const r = parseFloat(el.ratio.value);
@@ -337,13 +910,24 @@ function contentBox(img) {
   return { x: (W - w) / 2, y: (H - h) / 2, s };
 }
 
-// Draws tokens [from, to) of the encoding: pruned ones dimmed, kept ones outlined. Returns how
+// Colour ramp for the heatmap and the pick order: t in [0, 1], dark blue -> teal -> yellow.
+function ramp(t, alpha) {
+  const stops = [[13, 8, 135], [126, 3, 168], [204, 71, 120], [248, 149, 64], [240, 249, 33]];
+  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const c = stops[i].map((v, j) => Math.round(v + f * (stops[i + 1][j] - v)));
+  return `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
+}
+
+// Draws tokens [from, to) of the encoding: in "kept" mode pruned ones dimmed, kept ones outlined;
+// "heatmap" colours every token by its score, "order" by its place in the ranking. Returns how
 // many of them are kept. Edges are snapped to device pixels so that neighbouring dimmed tokens
-// leave no seams.
-function drawTokens(ctx, box, from, to, k) {
-  const rects = state.encoding.token_rects;
-  const pos = state.rankPos;
-  const dpr = window.devicePixelRatio || 1;
+// leave no seams. `view` = {enc, rk, pos, k, mode, numbers, highlight, scoreRange}.
+function drawTokens(ctx, box, from, to, view) {
+  const { enc, pos, k, mode } = view;
+  const rects = enc.token_rects;
+  const dpr = view.dpr || window.devicePixelRatio || 1;
   const snap = (v) => Math.round(v * dpr) / dpr;
   const area = (i) => {
     const [x, y, w, h] = rects[i];
@@ -352,11 +936,27 @@ function drawTokens(ctx, box, from, to, k) {
     return [x0, y0, snap(box.x + (x + w) * box.s) - x0, snap(box.y + (y + h) * box.s) - y0];
   };
   let kept = 0;
-  ctx.fillStyle = 'rgba(10, 14, 20, 0.62)';
-  for (let i = from; i < to; i++) {
-    if (pos[i] >= k) ctx.fillRect(...area(i));
+  const n = pos.length;
+  if (mode === 'heatmap' && view.scoreRange) {
+    const [lo, hi] = view.scoreRange;
+    const scores = view.rk.scores;
+    for (let i = from; i < to; i++) {
+      const s = scores[i];
+      ctx.fillStyle = s === null ? 'rgba(128,128,128,0.5)' : ramp(hi > lo ? (s - lo) / (hi - lo) : 1, 0.6);
+      ctx.fillRect(...area(i));
+    }
+  } else if (mode === 'order') {
+    for (let i = from; i < to; i++) {
+      ctx.fillStyle = ramp(1 - pos[i] / Math.max(1, n - 1), pos[i] < k ? 0.55 : 0.8);
+      ctx.fillRect(...area(i));
+    }
+  } else {
+    ctx.fillStyle = 'rgba(10, 14, 20, 0.62)';
+    for (let i = from; i < to; i++) {
+      if (pos[i] >= k) ctx.fillRect(...area(i));
+    }
   }
-  ctx.strokeStyle = '#ffc400';
+  ctx.strokeStyle = mode === 'kept' ? '#ffc400' : '#ffffff';
   ctx.lineWidth = Math.max(1, Math.min(2, box.s * 0.75));
   const inset = ctx.lineWidth / 2;
   for (let i = from; i < to; i++) {
@@ -365,10 +965,37 @@ function drawTokens(ctx, box, from, to, k) {
     const [x, y, w, h] = area(i);
     ctx.strokeRect(x + inset, y + inset, w - 2 * inset, h - 2 * inset);
   }
+  if (view.numbers) {
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    for (let i = from; i < to; i++) {
+      const [x, y, w, h] = area(i);
+      const size = Math.min(w, h) * 0.45;
+      if (size < 6) continue;
+      ctx.font = `600 ${Math.min(16, size)}px system-ui, sans-serif`;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = 'rgba(0,0,0,0.7)';
+      ctx.strokeText(String(pos[i] + 1), x + w / 2, y + h / 2);
+      ctx.fillStyle = '#fff';
+      ctx.fillText(String(pos[i] + 1), x + w / 2, y + h / 2);
+    }
+  }
+  if (view.highlight !== null && view.highlight >= from && view.highlight < to) {
+    const [x, y, w, h] = area(view.highlight);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = '#ff2d55';
+    ctx.strokeRect(x + 1.5, y + 1.5, w - 3, h - 3);
+  }
   return kept;
 }
 
-// Redraws the kept / pruned overlay from the stored order: no Worker call.
+function overlayMode() {
+  const m = el.overlayMode.value;
+  if (m === 'heatmap' && !state.scoreRange) return 'kept';
+  return m;
+}
+
+// Redraws the overlay from the stored ranking: no Worker call.
 function drawOverlay() {
   const c = el.overlay;
   const ctx = c.getContext('2d');
@@ -387,28 +1014,39 @@ function drawOverlay() {
   if (!usable) {
     delete c.dataset.kept;
     el.globalView.hidden = true;
+    el.legend.textContent = '';
     el.keepLabel.textContent = !state.image || !state.ready || img.classList.contains('broken') ? ''
       : state.failed ? 'no ranking: see the error' : 'ranking the visual tokens…';
+    showClassStep();
     return;
   }
   const n = enc.visual_tokens;
   const r = ratio();
-  const k = budgetCount(n, r);
-  const keptGrid = drawTokens(ctx, contentBox(img), 0, enc.grid_tokens, k);
+  const classroom = state.classStep !== null;
+  const k = classroom ? Math.min(state.classStep, n) : budgetCount(n, r);
+  const mode = overlayMode();
+  const view = {
+    enc, rk, pos: state.rankPos, k, mode,
+    numbers: el.orderNumbers.checked,
+    highlight: classroom && state.classStep > 0 ? rk.order[state.classStep - 1] : null,
+    scoreRange: state.scoreRange,
+  };
+  const keptGrid = drawTokens(ctx, contentBox(img), 0, enc.grid_tokens, view);
   // The global image (when split) covers the whole photo at a coarser grid: drawn on its own
   // thumbnail so that it does not hide the tiles' tokens.
   let keptGlobal = 0;
   if (enc.grid_tokens < n) {
     const g = el.overlayGlobal;
-    const gw = 96;
+    const gw = 128;
     const gh = Math.max(1, Math.round((gw * img.naturalHeight) / img.naturalWidth));
+    g.style.width = `${gw}px`;
     g.style.height = `${gh}px`;
     g.width = Math.round(gw * dpr);
     g.height = Math.round(gh * dpr);
     const gctx = g.getContext('2d');
     gctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     gctx.drawImage(img, 0, 0, gw, gh);
-    keptGlobal = drawTokens(gctx, { x: 0, y: 0, s: gw / img.naturalWidth }, enc.grid_tokens, n, k);
+    keptGlobal = drawTokens(gctx, { x: 0, y: 0, s: gw / img.naturalWidth }, enc.grid_tokens, n, { ...view, numbers: false });
     el.globalCaption.textContent = `global image: ${keptGlobal} of ${n - enc.grid_tokens} coarse tokens kept`;
     el.globalView.hidden = false;
   } else {
@@ -422,11 +1060,24 @@ function drawOverlay() {
     method: rk.method,
     budget: rk.budget,
     seed: String(rk.input.params.seed),
+    mode,
     order: rk.order.join(','),
   });
   const split = enc.grid_tokens < n ? ` (${enc.rows}×${enc.cols} tiles + global image)` : '';
-  el.keepLabel.textContent = `${rk.method}${current ? '' : ' (updating…)'}: keeping ${kept} of ${n} visual tokens` +
-    ` (${(100 * kept / n).toFixed(0)} %)${split}`;
+  const why = current ? '' : state.failed ? ' (not updated: see the error)' : ' (updating…)';
+  el.keepLabel.textContent = `${rk.method}${why}: keeping ${kept} of ${n} visual tokens` +
+    ` (${(100 * kept / n).toFixed(0)} %)${split}${classroom ? ' · classroom' : ''}`;
+  if (mode === 'heatmap') {
+    const [lo, hi] = state.scoreRange;
+    el.legend.textContent = `Heatmap of ${rk.method}'s per-token score: dark = lowest (${lo.toPrecision(3)}), yellow = highest (${hi.toPrecision(3)}); kept tokens outlined.`;
+  } else if (mode === 'order') {
+    el.legend.textContent = `Pick order: yellow = picked first, dark = picked last; kept tokens outlined${el.orderNumbers.checked ? ', numbers = place in the ranking' : ''}.`;
+  } else {
+    el.legend.textContent = el.overlayMode.value === 'heatmap'
+      ? `${rk.method} gives no per-token score (its order comes from the selection alone): showing kept / pruned.`
+      : 'Kept tokens outlined, pruned tokens dimmed.';
+  }
+  showClassStep();
 }
 
 function setRatio(v, from) {
@@ -434,6 +1085,7 @@ function setRatio(v, from) {
   if (from !== el.ratio) el.ratio.value = String(r);
   if (from !== el.ratioNum) el.ratioNum.value = String(r);
   drawOverlay();
+  saveUrl();
 }
 
 el.ratio.addEventListener('input', () => setRatio(parseFloat(el.ratio.value), el.ratio));
@@ -442,9 +1094,12 @@ el.ratioNum.addEventListener('input', () => {
   if (Number.isFinite(v) && v > 0) setRatio(v, el.ratioNum);
 });
 el.ratioNum.addEventListener('change', () => setRatio(parseFloat(el.ratioNum.value), null));
-for (const c of [el.method, el.budget, el.seed, el.grid]) c.addEventListener('change', () => { clearError(); prepare(); });
-el.question.addEventListener('change', () => prepare());
-el.preview.addEventListener('load', () => drawOverlay());
+el.method.addEventListener('change', () => { clearError(); buildParams(); prepare(); saveUrl(); });
+for (const c of [el.budget, el.seed, el.grid]) c.addEventListener('change', () => { clearError(); prepare(); saveUrl(); });
+function onQuestionChange() { prepare(); saveUrl(); }
+el.question.addEventListener('change', onQuestionChange);
+el.overlayMode.addEventListener('change', () => { drawOverlay(); saveUrl(); });
+el.orderNumbers.addEventListener('change', () => drawOverlay());
 window.addEventListener('resize', () => drawOverlay());
 
 function showWarnings(rk) {
@@ -453,12 +1108,175 @@ function showWarnings(rk) {
   el.warnings.textContent = w.map((x) => `⚠ ${x}`).join('\n');
 }
 
-el.ask.addEventListener('click', () => {
+// ---- classroom mode: the greedy selection one pick at a time
+
+const num3 = (v) => (v === null || v === undefined ? 'n/a' : Number(v).toPrecision(3));
+
+function showClassStep() {
+  const on = state.classStep !== null;
+  el.classOff.hidden = !on;
+  el.classPlay.textContent = state.classTimer ? 'Pause' : 'Play';
+  el.classStep.dataset.step = on ? String(state.classStep) : '';
+  if (!on) {
+    el.classStep.textContent = 'Step through the ranking of the current method: each pick shows its score and its distance to the tokens kept before it.';
+    return;
+  }
+  const rk = state.ranking;
+  const enc = state.encoding;
+  if (!rk || !enc) {
+    el.classStep.textContent = 'Waiting for a ranking…';
+    return;
+  }
+  const n = rk.order.length;
+  const s = state.classStep;
+  if (s === 0) {
+    el.classStep.textContent = `0 of ${n} picked. Next adds the token ${rk.method} picks first.`;
+    return;
+  }
+  const st = rk.steps[s - 1];
+  const t = st.token;
+  const per = enc.tokens_per_tile;
+  const tile = Math.floor(t / per);
+  const where = enc.rows * enc.cols > 0 && tile >= enc.rows * enc.cols ? 'the global image' : `tile ${tile + 1}`;
+  const scope = rk.budget === 'per-tile' ? ' (within its tile: the per-tile budget ranks each tile on its own)' : '';
+  el.classStep.dataset.token = String(t);
+  el.classStep.dataset.score = String(st.score);
+  el.classStep.dataset.distance = String(st.distance);
+  el.classStep.textContent = `Pick ${s} of ${n}: token ${t} (${where}) · score ${num3(st.score)} · weight ${num3(st.weight)}` +
+    ` · distance to the kept set ${num3(st.distance)}${s === 1 ? ' (first pick)' : ''}${scope}`;
+}
+
+function classStart() {
+  if (state.classStep === null) state.classStep = 0;
+}
+function stopPlay() {
+  if (state.classTimer) clearInterval(state.classTimer);
+  state.classTimer = null;
+}
+function classNext() {
+  classStart();
+  const n = state.ranking ? state.ranking.order.length : 0;
+  if (state.classStep < n) state.classStep += 1;
+  if (state.classStep >= n) stopPlay();
+  drawOverlay();
+}
+el.classNext.addEventListener('click', () => { stopPlay(); classNext(); });
+el.classReset.addEventListener('click', () => { stopPlay(); state.classStep = 0; drawOverlay(); });
+el.classPlay.addEventListener('click', () => {
+  if (state.classTimer) {
+    stopPlay();
+  } else {
+    classStart();
+    if (state.ranking && state.classStep >= state.ranking.order.length) state.classStep = 0;
+    state.classTimer = setInterval(classNext, 350);
+  }
+  drawOverlay();
+});
+el.classOff.addEventListener('click', () => { stopPlay(); state.classStep = null; drawOverlay(); });
+
+// ---- export
+
+// The overlay over the photo at the photo's own size (at most 2048 px), as a PNG.
+function overlayPng() {
+  const img = el.preview;
+  if (!state.ranking || !state.encoding || el.overlay.dataset.state === 'none') return null;
+  const s = Math.min(1, 2048 / Math.max(img.naturalWidth, img.naturalHeight));
+  const c = document.createElement('canvas');
+  c.width = Math.round(img.naturalWidth * s);
+  c.height = Math.round(img.naturalHeight * s);
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0, c.width, c.height);
+  drawOnto(ctx, s, state.encoding.grid_tokens);
+  return c;
+}
+
+// Draws the current view's grid tokens onto a context whose scale is s canvas px per image px.
+function drawOnto(ctx, s, to, k) {
+  const enc = state.encoding;
+  const n = enc.visual_tokens;
+  const kk = k ?? (state.classStep !== null ? Math.min(state.classStep, n) : budgetCount(n, ratio()));
+  // a plain canvas: one canvas pixel per device pixel
+  drawTokens(ctx, { x: 0, y: 0, s }, 0, to, {
+    enc, rk: state.ranking, pos: state.rankPos, k: kk, mode: k === undefined ? overlayMode() : 'kept',
+    numbers: k === undefined && el.orderNumbers.checked, highlight: null, scoreRange: state.scoreRange, dpr: 1,
+  });
+}
+
+el.exportPng.addEventListener('click', (e) => {
+  const c = overlayPng();
+  if (!c) {
+    e.preventDefault();
+    showError('Nothing to export yet: the overlay appears once the image is ranked.');
+    return;
+  }
+  el.exportPng.href = c.toDataURL('image/png');
+  el.exportPng.download = `overlay-${state.ranking.method}-${el.overlay.dataset.kept}of${state.encoding.visual_tokens}.png`;
+});
+
+// ---- comparison table
+
+function thumbnail(k) {
+  const img = el.preview;
+  if (!state.encoding || !state.ranking || !img.naturalWidth) return null;
+  const w = 112;
+  const s = w / img.naturalWidth;
+  const c = document.createElement('canvas');
+  c.width = w;
+  c.height = Math.max(1, Math.round(img.naturalHeight * s));
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0, c.width, c.height);
+  drawOnto(ctx, s, state.encoding.grid_tokens, k);
+  return c.toDataURL('image/png');
+}
+
+function addRow(t, answer, stopped) {
+  state.rows += 1;
+  const tr = document.createElement('tr');
+  const cell = (text, cls) => {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.append(td);
+    return td;
+  };
+  cell(String(state.rows));
+  const tdImg = cell('');
+  const src = thumbnail(t.kept_tokens);
+  if (src) {
+    const im = document.createElement('img');
+    im.src = src;
+    im.alt = `overlay of the ${t.kept_tokens} kept tokens`;
+    tdImg.append(im);
+  }
+  const method = t.method ? `${t.method} (${state.ranking ? state.ranking.budget : ''})` : 'none';
+  cell(method);
+  cell(`${t.kept_tokens} / ${t.visual_tokens}`, 'num');
+  cell(t.first_token_ms === null ? '–' : `${fmt(t.first_token_ms)} ms`, 'num');
+  cell(fmt(t.tokens_per_s, 1), 'num');
+  cell(t.kv_cache_bytes ? bytesText(t.kv_cache_bytes) : '–', 'num');
+  cell(`${answer}${stopped ? ' [stopped]' : ''}`, 'answer-cell');
+  tr.dataset.kept = String(t.kept_tokens);
+  tr.dataset.method = t.method || '';
+  el.compareRows.append(tr);
+}
+
+el.clearTable.addEventListener('click', () => {
+  el.compareRows.textContent = '';
+  state.rows = 0;
+});
+
+// ---- asking
+
+function askNow(r) {
   clearError();
   if (!state.image) {
     showError('Choose an image first.');
+    state.sweep = null;
     return;
   }
+  if (r !== undefined) setRatio(r, null);
+  stopPlay();
+  state.classStep = null;
   const maxNewTokens = Math.max(1, Math.min(512, parseInt(el.maxTokens.value, 10) || 32));
   el.maxTokens.value = String(maxNewTokens);
   state.seq += 1;
@@ -470,12 +1288,86 @@ el.ask.addEventListener('click', () => {
   el.timings.textContent = '';
   updateButtons();
   setStatus('Sending the question…', 'answering');
+  drawOverlay();
   send({ type: 'ask', id: state.askId, input: currentInput(), ratio: ratio(), maxNewTokens });
+}
+
+el.ask.addEventListener('click', () => { state.sweep = null; askNow(); });
+el.sweep.addEventListener('click', () => {
+  state.sweep = SWEEP.slice(1);
+  askNow(SWEEP[0]);
 });
 
 el.stop.addEventListener('click', () => {
+  state.sweep = null;
   if (state.worker) send({ type: 'stop' });
 });
 
-startWorker();
-loadSample();
+// ---- URL state
+
+function saveUrl() {
+  const p = new URLSearchParams(location.search);
+  const vals = {
+    method: el.method.value, keep: el.ratio.value, grid: el.grid.value, q: el.question.value,
+    budget: el.budget.value, seed: el.seed.value, overlay: el.overlayMode.value,
+  };
+  for (const k of URL_KEYS) p.set(k, vals[k]);
+  history.replaceState(null, '', `${location.pathname}?${p}`);
+}
+
+function readUrl() {
+  const p = params0;
+  const setSelect = (sel, v) => {
+    if (v !== null && [...sel.options].some((o) => o.value === v)) sel.value = v;
+  };
+  if (p.get('method')) {
+    // the real list arrives with the model; keep the wish as the selected option until then
+    const o = document.createElement('option');
+    o.value = p.get('method');
+    o.textContent = p.get('method');
+    el.method.textContent = '';
+    el.method.append(o);
+  }
+  const keep = parseFloat(p.get('keep'));
+  if (Number.isFinite(keep) && keep > 0) {
+    const r = Math.min(1, Math.max(0.01, keep));
+    el.ratio.value = String(r);
+    el.ratioNum.value = String(r);
+  }
+  setSelect(el.grid, p.get('grid'));
+  setSelect(el.budget, p.get('budget'));
+  setSelect(el.overlayMode, p.get('overlay'));
+  if (p.get('q') !== null) el.question.value = p.get('q');
+  const seed = parseInt(p.get('seed'), 10);
+  if (Number.isFinite(seed) && seed >= 0) el.seed.value = String(seed);
+}
+
+// ---- test hooks (the e2e suite): read state, feed a synthetic layout, simulate a worker message
+
+window.__zpw = {
+  state,
+  drawOverlay,
+  // A synthetic encoding + ranking over the current image: the overlay only reads rects and order.
+  setSynthetic(encoding, ranking) {
+    state.encoding = { ...encoding, imageVersion: state.imageVersion, maxGrid: parseInt(el.grid.value, 10) || 0 };
+    const input = currentInput();
+    state.ranking = { ...ranking, key: rankingKey(input), input };
+    state.rankPos = new Array(ranking.order.length);
+    ranking.order.forEach((t, i) => { state.rankPos[t] = i; });
+    const finite = ranking.scores.filter((v) => v !== null && Number.isFinite(v));
+    state.scoreRange = finite.length ? [Math.min(...finite), Math.max(...finite)] : null;
+    drawOverlay();
+  },
+  workerMessage: (m) => onWorkerMessage(m),
+  prepare,
+};
+
+readUrl();
+buildSamples();
+listCache();
+try {
+  startWorker(initialSource());
+} catch (e) {
+  setStatus(`The model could not be loaded: ${e.message}`, 'failed');
+}
+loadSample(SAMPLES[0]);

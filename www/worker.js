@@ -8,25 +8,30 @@
 // budget mode or the encoding change (or the question, for the methods that read it: the wasm side
 // drops such a ranking itself). A keep-ratio change never reaches this Worker before "Ask".
 //
-// Page -> Worker: {type:'load', base, preferWebgpu}
+// Page -> Worker: {type:'load', source, preferWebgpu}
+//                   source = {kind:'url', base} | {kind:'hub', hub, name} | {kind:'files', files: {name: File}}
+//                 {type:'tiling', width, height}    the grid and tokens of every tiling choice
 //                 {type:'prepare', id, input}          encode if stale, rank if stale
 //                 {type:'ask', id, input, ratio, maxNewTokens}
 //                 {type:'stop'}
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type:'status', text}
+//                 {type:'progress', file, loaded, total, fromCache, absent, done}   (model files)
 //                 {type:'loaded', backend, adapter, fallbackReason, info, loadMs}
+//                 {type:'tiling', width, height, choices}
 //                 {type:'encoded', id, imageVersion, maxGrid, encoding}
 //                 {type:'ranked', id, key, input (without the image), ranking}   (key: see rankingKey)
 //                 {type:'prepared', id}
 //                 {type:'piece', id, text}
 //                 {type:'done', id, stopped, timings}
 //                 {type:'error', id?, during, message}
-//                 {type:'fatal', message}     (the wasm instance is dead: the page starts a new Worker)
+//                 {type:'fatal', message}     (the wasm instance is dead: the page offers a reload)
 
 import init, { WebModel, take_panic_message } from '../pkg/zoo_prune_web.js';
 
 let model = null;
 let wasmDead = false;
+let wasmExports = null; // what init() returned (its memory tells an out-of-memory abort)
 // One model call at a time: wasm-bindgen refuses a second call on an object that is busy.
 let queue = Promise.resolve();
 let stopRequested = false;
@@ -45,7 +50,10 @@ function errorText(e) {
     let panic = null;
     try { panic = take_panic_message(); } catch (_) { /* instance unusable */ }
     wasmDead = true;
-    return `internal error (the model code crashed: ${panic || e.message}); the worker will be restarted`;
+    // an allocation failure aborts without a panic message: the memory's size tells
+    const mem = wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0;
+    const full = !panic && mem > 3.5 * 2 ** 30 ? `; out of memory: the wasm memory had grown to ${(mem / 2 ** 30).toFixed(2)} GiB of its 4 GiB` : '';
+    return `internal error (the model code crashed: ${panic || e.message}${full})`;
   }
   if (e && typeof e.message === 'string' && e.message) return e.message;
   return String(e);
@@ -56,6 +64,95 @@ function report(during, e, id) {
   if (e && typeof e === 'object' && typeof e.during === 'string') during = e.during;
   if (wasmDead) post({ type: 'fatal', message: `${during}: ${message}` });
   else post({ type: 'error', id, during, message });
+}
+
+// The Cache API store of downloaded model files (app.js lists and clears it under the same name).
+const MODEL_CACHE = 'zoo-prune-web-models-v1';
+const MODEL_FILES = [
+  ['config.json', true], ['tokenizer.json', true], ['preprocessor_config.json', false],
+  ['generation_config.json', false], ['model.safetensors', true],
+];
+
+const progress = (file, loaded, total, extra = {}) => post({ type: 'progress', file, loaded, total, ...extra });
+
+// Fetches one file, reporting its bytes as they arrive (content-length gives the total). A
+// missing optional file (404) is undefined.
+async function download(url, file, required) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`cannot download ${file} from ${url}: ${e.message} (offline, or the server refused)`);
+  }
+  if (!res.ok) {
+    if (!required && res.status === 404) {
+      progress(file, 0, 0, { absent: true, done: true });
+      return undefined;
+    }
+    throw new Error(`cannot download ${file}: HTTP ${res.status} from ${url}`);
+  }
+  const total = Number(res.headers.get('content-length')) || 0;
+  if (!res.body) {
+    const b = new Uint8Array(await res.arrayBuffer());
+    progress(file, b.length, b.length, { done: true });
+    return b;
+  }
+  const reader = res.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  let last = 0;
+  progress(file, 0, total);
+  for (;;) {
+    let r;
+    try {
+      r = await reader.read();
+    } catch (e) {
+      throw new Error(`the download of ${file} broke off after ${loaded} bytes: ${e.message}`);
+    }
+    if (r.done) break;
+    chunks.push(r.value);
+    loaded += r.value.length;
+    const now = performance.now();
+    if (now - last > 100) {
+      last = now;
+      progress(file, loaded, total > loaded ? total : 0);
+    }
+  }
+  // a compressed transfer counts more bytes than content-length: only a shortfall is an error
+  if (total && loaded < total) throw new Error(`the download of ${file} is incomplete: ${loaded} of ${total} bytes`);
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  progress(file, loaded, loaded, { done: true });
+  return out;
+}
+
+// A hub file from the browser's cache, else downloaded and then cached (only once complete).
+async function hubFile(url, file, required) {
+  let cache = null;
+  try {
+    cache = await caches.open(MODEL_CACHE);
+    const hit = await cache.match(url);
+    if (hit) {
+      const b = new Uint8Array(await hit.arrayBuffer());
+      progress(file, b.length, b.length, { fromCache: true, done: true });
+      return b;
+    }
+  } catch (e) {
+    cache = null; // no Cache API here (or it failed): download every time
+  }
+  const bytes = await download(url, file, required);
+  if (bytes && cache) {
+    try {
+      await cache.put(url, new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
+    } catch (e) {
+      status(`${file} could not be kept in the browser cache (${e.message}); the next visit downloads it again`);
+    }
+  }
+  return bytes;
 }
 
 async function fetchBytes(url, required) {
@@ -70,6 +167,39 @@ async function fetchBytes(url, required) {
     throw new Error(`cannot fetch ${url}: HTTP ${res.status}`);
   }
   return new Uint8Array(await res.arrayBuffer());
+}
+
+// The model's files as bytes, in WebModel.load's order.
+async function modelFiles(source) {
+  const got = {};
+  if (source.kind === 'hub') {
+    // file by file (the small ones first), each with its own progress bar
+    for (const [file, required] of MODEL_FILES) {
+      status(`downloading ${file} of ${source.name}…`);
+      got[file] = await hubFile(new URL(`${source.name}/resolve/main/${file}`, source.hub).href, file, required);
+    }
+  } else if (source.kind === 'files') {
+    for (const [file] of MODEL_FILES) {
+      const f = source.files[file];
+      if (!f) continue;
+      status(`reading ${file}…`);
+      try {
+        got[file] = new Uint8Array(await f.arrayBuffer());
+      } catch (e) {
+        throw new Error(`cannot read the local file ${file}: ${e.message}`);
+      }
+      progress(file, got[file].length, got[file].length, { done: true });
+    }
+  } else {
+    status(`fetching the model files from ${source.base}…`);
+    const url = (name) => new URL(name, source.base).href;
+    const all = await Promise.all(MODEL_FILES.map(([file, required]) => fetchBytes(url(file), required)));
+    MODEL_FILES.forEach(([file], i) => { got[file] = all[i]; });
+  }
+  for (const [file, required] of MODEL_FILES) {
+    if (required && !got[file]) throw new Error(`${file} is missing`);
+  }
+  return got;
 }
 
 // Asks for a WebGPU adapter before Rust does, to say why the CPU is used when it is, and which
@@ -88,19 +218,14 @@ async function webgpuAdapter() {
   }
 }
 
-async function load({ base, preferWebgpu }) {
+async function load({ source, preferWebgpu }) {
   const t0 = performance.now();
   status('loading the wasm module…');
-  await init();
-  status(`fetching the model files from ${base}…`);
-  const url = (name) => new URL(name, base).href;
-  const [config, safetensors, tokenizer, preprocessor, generation] = await Promise.all([
-    fetchBytes(url('config.json'), true),
-    fetchBytes(url('model.safetensors'), true),
-    fetchBytes(url('tokenizer.json'), true),
-    fetchBytes(url('preprocessor_config.json'), false),
-    fetchBytes(url('generation_config.json'), false),
-  ]);
+  wasmExports = await init();
+  const f = await modelFiles(source);
+  const [config, safetensors, tokenizer, preprocessor, generation] = [
+    f['config.json'], f['model.safetensors'], f['tokenizer.json'], f['preprocessor_config.json'], f['generation_config.json'],
+  ];
   let useWebgpu = preferWebgpu;
   let jsFallback = null;
   let adapter = null;
@@ -209,6 +334,13 @@ self.onmessage = (ev) => {
   switch (msg.type) {
     case 'load':
       enqueue('loading the model', () => load(msg));
+      break;
+    case 'tiling':
+      enqueue('reading the tiling choices', async () => {
+        if (!model) return;
+        const choices = JSON.parse(model.tiling(msg.width, msg.height));
+        post({ type: 'tiling', width: msg.width, height: msg.height, choices });
+      });
       break;
     case 'prepare':
       enqueue('ranking the visual tokens', async () => {

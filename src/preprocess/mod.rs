@@ -263,25 +263,53 @@ pub fn vision_encoder_size(height: usize, width: usize, tile: usize) -> (usize, 
     }
 }
 
+/// The sizes and tile grid the processor gives an image: what `ProcessedImage::new` does, without
+/// the pixels (the page shows each tiling choice's token count before encoding anything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// (height, width) after the longest-edge resize.
+    pub resized: (usize, usize),
+    /// (height, width) of the image the tiles are cut from (multiples of the tile side), when split.
+    pub split: Option<(usize, usize)>,
+    /// Grid rows and cols (0 and 0 when the image was not split).
+    pub rows: usize,
+    pub cols: usize,
+    /// rows x cols tiles + the global image, or 1.
+    pub num_tiles: usize,
+}
+
+impl ProcessorConfig {
+    /// The layout of a `width` x `height` image (both > 0).
+    pub fn layout(&self, width: usize, height: usize) -> Layout {
+        let t = self.tile;
+        let (h1, w1) = longest_edge_size(height, width, self.longest_edge);
+        if !self.do_image_splitting {
+            return Layout { resized: (h1, w1), split: None, rows: 0, cols: 0, num_tiles: 1 };
+        }
+        let (h2, w2) = vision_encoder_size(h1, w1, t);
+        let (rows, cols) = if h2 > t || w2 > t { ((h2 - t) / t + 1, (w2 - t) / t + 1) } else { (0, 0) };
+        let num_tiles = if rows * cols > 0 { rows * cols + 1 } else { 1 };
+        Layout { resized: (h1, w1), split: Some((h2, w2)), rows, cols, num_tiles }
+    }
+}
+
 impl ProcessedImage {
     pub fn new(img: &RgbImage, cfg: &ProcessorConfig) -> Result<Self> {
         if img.width == 0 || img.height == 0 {
             return Err(Error::Image("the image is empty (0 pixels)".into()));
         }
         let t = cfg.tile;
-        let (h1, w1) = longest_edge_size(img.height, img.width, cfg.longest_edge);
+        let layout = cfg.layout(img.width, img.height);
+        let (h1, w1) = layout.resized;
+        let (rows, cols) = (layout.rows, layout.cols);
         let resized = img.resize(w1, h1, cfg.resample);
         let (ow, oh) = (img.width as f32, img.height as f32);
         let whole = Rect { x: 0.0, y: 0.0, w: ow, h: oh };
         let mut frames: Vec<RgbImage> = Vec::new();
         let mut rects = Vec::new();
-        let (mut rows, mut cols) = (0, 0);
-        if cfg.do_image_splitting {
-            let (h2, w2) = vision_encoder_size(h1, w1, t);
+        if let Some((h2, w2)) = layout.split {
             let big = resized.resize(w2, h2, cfg.resample);
-            if h2 > t || w2 > t {
-                rows = (h2 - t) / t + 1;
-                cols = (w2 - t) / t + 1;
+            if rows * cols > 0 {
                 let (sx, sy) = (ow / w2 as f32, oh / h2 as f32);
                 for r in 0..rows {
                     for c in 0..cols {

@@ -106,12 +106,29 @@ const TYPES = {
   '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png',
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.ts': 'text/plain; charset=utf-8',
 };
+// A fake Hugging Face hub on the same server (the page's ?hub= points here): /fakehub/<name>/resolve/main/<file>
+// serves the tiny test model's files for the two SmolVLM names, logs every request, and answers 503
+// once for each key put in failOnce.
+const FAKEHUB = { log: [], failOnce: new Set() };
+const FAKEHUB_MODELS = ['SmolVLM-256M-Instruct', 'SmolVLM-500M-Instruct'];
 function serve() {
   const server = http.createServer((req, res) => {
     let file;
     try {
       const p = decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname);
       file = path.join(ROOT, path.normalize(p));
+      const hub = /^\/fakehub\/([^/]+)\/resolve\/main\/([^/]+)$/.exec(p);
+      if (hub) {
+        const key = `${hub[1]}/${hub[2]}`;
+        FAKEHUB.log.push(key);
+        if (!FAKEHUB_MODELS.includes(hub[1])) throw new Error('no such model');
+        if (FAKEHUB.failOnce.delete(key)) {
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end('busy');
+          return;
+        }
+        file = path.join(ROOT, MODEL, hub[2]);
+      }
       if (!file.startsWith(ROOT)) throw new Error('outside the root');
       if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
       const size = statSync(file).size;
@@ -182,6 +199,366 @@ async function askAndWait(page, { question, maxTokens = MAX_NEW_TOKENS, ratio })
     timings: document.getElementById('timings').textContent,
     askEnabled: !document.getElementById('ask').disabled,
   }));
+}
+
+const rowsOf = (page) => page.$$eval('#compare-rows tr', (rs) => rs.map((r) => ({
+  kept: r.children[3].textContent, method: r.children[2].textContent, answer: r.children[7].textContent,
+  thumb: (r.querySelector('img') || {}).src || '', firstToken: r.children[4].textContent, kv: r.children[6].textContent,
+})));
+
+// a hash of the overlay canvas's pixels: tells two drawings apart
+const overlayHash = (page) => page.evaluate(() => {
+  const c = document.getElementById('overlay');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let h = 0;
+  for (let i = 0; i < d.length; i += 3) h = (h * 31 + d[i]) >>> 0;
+  return h;
+});
+
+async function waitImage(page, re) {
+  await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('image-name').textContent)
+    || !document.getElementById('error').hidden, re.source, { timeout: 60_000 });
+}
+
+// Drops a file (made in the page from a URL or a canvas) on the image area, or pastes it.
+async function giveImage(page, how, { url, name, type, canvas }) {
+  await page.evaluate(async ([how, url, name, type, canvas]) => {
+    let blob;
+    if (url) {
+      blob = await (await fetch(url)).blob();
+    } else {
+      const c = document.createElement('canvas');
+      c.width = canvas.w;
+      c.height = canvas.h;
+      const ctx = c.getContext('2d');
+      const g = ctx.createLinearGradient(0, 0, canvas.w, canvas.h);
+      g.addColorStop(0, '#2266dd');
+      g.addColorStop(1, '#ffcc22');
+      ctx.fillStyle = g;
+      ctx.fillRect(0, 0, canvas.w, canvas.h);
+      blob = await new Promise((r) => c.toBlob(r, type));
+    }
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], name, { type: blob.type || type }));
+    if (how === 'drop') {
+      document.getElementById('drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    } else {
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }
+  }, [how, url, name, type, canvas]);
+}
+
+// The page's controls beyond the pruning core: tiling menu, method parameters, overlay modes,
+// classroom mode, comparison table + sweep, URL state, PNG export, device loss, image inputs, and
+// the slider's redraw time at 1088 tokens.
+async function pageFeatures(page, { expected, expectedZoo }) {
+  const seedParams = { method: 'zoo', budget: 'per-tile', seed: SEED };
+  // ---- tiling menu: every choice shows its tokens; the chosen one is what the encoding has
+  await page.selectOption('#grid', '0');
+  let w = await waitRanked(page, seedParams);
+  const tiling = await page.$$eval('#grid option', (os) => os.map((o) => ({ v: o.value, text: o.textContent, tokens: o.dataset.tokens })));
+  log(`tiling menu: ${tiling.map((t) => t.text).join(' | ')}`);
+  check('the tiling menu shows every choice\'s visual tokens; the chosen one\'s equals the encoding\'s',
+    tiling.length === 5 && tiling.every((t) => Number(t.tokens) > 0 && t.text.includes(`${t.tokens} tokens`))
+      && Number(tiling.find((t) => t.v === '0').tokens) === w.total, `${w.total} encoded; ${tiling.map((t) => t.text).join(' | ')}`);
+
+  // ---- method parameters, typed with the keyboard: m = 8 reaches the ranking = the CLI's --m 8
+  const labelled = await page.$$eval('#method-params-body input, #method-params-body select',
+    (es) => es.map((e) => (e.closest('label') ? e.closest('label').textContent.trim().split(/\s/)[0] : '')));
+  check('zoo shows its parameters m, h, fusion, proxy, each with a label', labelled.join(',') === 'm,h,fusion,proxy', labelled.join(','));
+  await page.focus('#param-m');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('8');
+  await page.keyboard.press('Tab');
+  await page.waitForFunction(() => {
+    const st = window.__zpw.state;
+    return (st.ranking && st.ranking.params.m === 8 && document.getElementById('overlay').dataset.state === 'ranked')
+      || !document.getElementById('error').hidden;
+  }, null, { timeout: ANSWER_TIMEOUT, polling: 50 });
+  const m8 = await page.evaluate(() => window.__zpw.state.ranking.order);
+  const c8 = compareOrders(m8, nativeRanking('zoo', 'per-tile', ['--m', '8']));
+  check('zoo with m = 8 typed in the page ranks as the CLI\'s --m 8', c8.ok, c8.detail || '');
+  // a bad value: a clear message, the previous ranking stays drawn
+  await page.fill('#param-m', '0');
+  await page.dispatchEvent('#param-m', 'change');
+  await page.waitForSelector('#error:not([hidden])', { timeout: ANSWER_TIMEOUT });
+  const bad = await page.evaluate(() => ({ error: document.getElementById('error').textContent,
+    state: document.getElementById('overlay').dataset.state, label: document.getElementById('keep-label').textContent }));
+  check('m = 0 gives a clear message and keeps the previous overlay', /at least 1/.test(bad.error) && bad.state === 'stale' && /not updated/.test(bad.label),
+    JSON.stringify(bad));
+  await page.click('#params-reset');
+  w = await waitRanked(page, seedParams);
+  check('Defaults brings back the default ranking (m 64)', w.error === null && compareOrders(w.order, nativeRanking('zoo', 'per-tile')).ok, w.error || '');
+  await page.selectOption('#method', 'info-horizon');
+  const ih = await page.$$eval('#method-params-body input', (es) => es.map((e) => e.id));
+  await page.selectOption('#method', 'divprune');
+  const dp = await page.isVisible('#method-params');
+  check('each method shows its own parameters (info-horizon: deep_layer, deep_keep; divprune: none)',
+    ih.join(',') === 'param-deep_layer,param-deep_keep' && !dp, `${ih.join(',')}; divprune fieldset visible: ${dp}`);
+  await waitRanked(page, { ...seedParams, method: 'divprune' });
+
+  // ---- overlay modes: heatmap (zoo has scores, divprune none), pick order
+  await page.selectOption('#overlay-mode', 'heatmap');
+  const dpMode = await page.evaluate(() => [document.getElementById('overlay').dataset.mode, document.getElementById('overlay-legend').textContent]);
+  check('the heatmap of a method without scores (divprune) says so and shows kept / pruned', dpMode[0] === 'kept' && /no per-token score/.test(dpMode[1]), dpMode.join(' | '));
+  await page.selectOption('#method', 'zoo');
+  await waitRanked(page, seedParams);
+  const hHeat = await overlayHash(page);
+  const heatMode = await page.getAttribute('#overlay', 'data-mode');
+  await page.locator('.image-panel').screenshot({ path: path.join(OUT, 'overlay-heatmap.png') });
+  await page.selectOption('#overlay-mode', 'order');
+  await page.check('#order-numbers');
+  const hOrder = await overlayHash(page);
+  await page.locator('.image-panel').screenshot({ path: path.join(OUT, 'overlay-order.png') });
+  await page.selectOption('#overlay-mode', 'kept');
+  await page.uncheck('#order-numbers');
+  const hKept = await overlayHash(page);
+  check('the overlay modes draw differently (kept, heatmap, pick order)', heatMode === 'heatmap' && hHeat !== hKept && hOrder !== hKept && hOrder !== hHeat,
+    `${heatMode} ${hKept} ${hHeat} ${hOrder}`);
+
+  // ---- classroom mode: one pick at a time, with its score and distance
+  const rk = await page.evaluate(() => ({ order: window.__zpw.state.ranking.order, steps: window.__zpw.state.ranking.steps }));
+  await page.click('#class-reset');
+  const k0 = await page.getAttribute('#overlay', 'data-kept');
+  for (let i = 0; i < 3; i++) await page.click('#class-next');
+  const cs = await page.evaluate(() => ({ ...document.getElementById('class-step').dataset, text: document.getElementById('class-step').textContent,
+    kept: document.getElementById('overlay').dataset.kept }));
+  log(`classroom after 3 picks: ${cs.text}`);
+  const st2 = rk.steps[2];
+  check('classroom: Reset shows no pick, Next x3 shows the first 3 picks', k0 === '0' && cs.kept === '3', `${k0} -> ${cs.kept}`);
+  check('classroom: pick 3 is the ranking\'s third token, with its score and distance to the kept set',
+    Number(cs.token) === rk.order[2] && Number(cs.score) === st2.score && cs.text.includes(`score ${Number(st2.score).toPrecision(3)}`)
+      && cs.text.includes(`distance to the kept set ${Number(st2.distance).toPrecision(3)}`), cs.text);
+  await page.locator('.image-panel').screenshot({ path: path.join(OUT, 'classroom.png') });
+  await page.click('#class-play');
+  await page.waitForFunction((n) => document.getElementById('class-step').dataset.step === String(n), rk.order.length, { timeout: 60_000 });
+  check('classroom: Play steps through every pick', (await page.getAttribute('#overlay', 'data-kept')) === String(rk.order.length));
+  await page.click('#class-off');
+
+  // ---- the comparison table: every answer a row; the sweep asks at 100 / 50 / 25 / 10 %
+  const before = await rowsOf(page);
+  log(`table rows so far: ${before.map((r) => `${r.method} ${r.kept}`).join('; ')}`);
+  const lastZoo = before[before.length - 1];
+  check('every answer so far added a row (the last: zoo at 25 %, with its answer, timings, KV cache and overlay thumbnail)',
+    before.length >= 4 && lastZoo.answer === expectedZoo && /^zoo/.test(lastZoo.method) && /ms/.test(lastZoo.firstToken)
+      && /B$/.test(lastZoo.kv) && lastZoo.thumb.startsWith('data:image/png'), JSON.stringify(lastZoo));
+  await page.click('#sweep');
+  await page.waitForFunction((n) => document.querySelectorAll('#compare-rows tr').length >= n || !document.getElementById('error').hidden,
+    before.length + 4, { timeout: 4 * ANSWER_TIMEOUT, polling: 200 });
+  const after = (await rowsOf(page)).slice(before.length);
+  log(`sweep rows: ${after.map((r) => `${r.kept}: ${JSON.stringify(r.answer)}`).join('; ')}`);
+  const n = w.total;
+  const want = [1, 0.5, 0.25, 0.1].map((r) => `${Math.max(1, Math.round(r * n))} / ${n}`);
+  check('the sweep adds four rows at 100 / 50 / 25 / 10 %', JSON.stringify(after.map((r) => r.kept)) === JSON.stringify(want),
+    `${after.map((r) => r.kept).join(', ')} vs ${want.join(', ')}`);
+  check('the sweep\'s 100 % and 25 % answers equal the CLI\'s (unpruned; zoo keep 0.25)',
+    after.length === 4 && after[0].answer === expected && after[2].answer === expectedZoo, JSON.stringify(after.map((r) => r.answer)));
+  await page.screenshot({ path: path.join(OUT, 'table.png'), fullPage: true });
+
+  // ---- URL state: written on every change, read on load
+  const url = new URL(page.url());
+  check('the URL holds method, keep ratio, tiling, question', url.searchParams.get('method') === 'zoo' && url.searchParams.get('keep') === '0.1'
+    && url.searchParams.get('grid') === '0' && url.searchParams.get('q') === QUESTION, url.search);
+  const p3 = await page.context().newPage();
+  await p3.goto(`${new URL(page.url()).origin}/www/?method=divprune&keep=0.4&grid=1&q=${encodeURIComponent('Where is it?')}&budget=global&seed=7&overlay=order`);
+  await p3.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+  const w3 = await waitRanked(p3, { method: 'divprune', budget: 'global', seed: 7 });
+  const c3 = await p3.evaluate(() => ({ m: document.getElementById('method').value, r: document.getElementById('keep-ratio').value,
+    g: document.getElementById('grid').value, q: document.getElementById('question').value, o: document.getElementById('overlay-mode').value }));
+  check('a URL with state restores method, ratio, tiling, question, budget, seed, overlay mode',
+    c3.m === 'divprune' && c3.r === '0.4' && c3.g === '1' && c3.q === 'Where is it?' && c3.o === 'order' && w3.kept === Math.max(1, Math.round(0.4 * w3.total)),
+    `${JSON.stringify(c3)} kept ${w3.kept} of ${w3.total}`);
+  await p3.close();
+
+  // ---- export the overlay as a PNG at the photo's size
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), page.click('#export-png')]);
+  const pngFile = path.join(OUT, 'export-overlay.png');
+  await dl.saveAs(pngFile);
+  const png = readFileSync(pngFile);
+  const natural = await page.evaluate(() => [document.getElementById('preview').naturalWidth, document.getElementById('preview').naturalHeight]);
+  const dims = png.length > 24 ? [png.readUInt32BE(16), png.readUInt32BE(20)] : [];
+  check('Export overlay as PNG downloads a PNG of the photo\'s size', png.subarray(1, 4).toString() === 'PNG' && dims.join('x') === natural.join('x')
+    && /^overlay-zoo-\d+of\d+\.png$/.test(dl.suggestedFilename()), `${dl.suggestedFilename()} ${dims.join('x')} vs ${natural.join('x')}`);
+
+  // ---- the wasm instance dies (simulated worker messages): say why, keep the table, reload
+  const rowsBefore = (await rowsOf(page)).length;
+  for (const [kind, message, re] of [
+    ['device-lost', 'answering: internal error (the model code crashed: panicked at wgpu: Device lost: the GPU device was lost)', /GPU device was lost/],
+    ['oom', 'encoding the image: internal error (the model code crashed: unreachable; out of memory: the wasm memory had grown to 3.98 GiB of its 4 GiB)', /Out of memory/],
+  ]) {
+    await page.evaluate((msg) => window.__zpw.workerMessage({ type: 'fatal', message: msg }), message);
+    const box = await page.evaluate(() => ({ visible: !document.getElementById('reload-box').hidden, kind: document.getElementById('reload-box').dataset.kind,
+      text: document.getElementById('reload-text').textContent, ask: document.getElementById('ask').disabled,
+      rows: document.querySelectorAll('#compare-rows tr').length }));
+    if (kind === 'device-lost') await page.screenshot({ path: path.join(OUT, 'device-lost.png'), fullPage: false });
+    check(`${kind}: the page says so, offers Reload model, keeps the table`, box.visible && box.kind === kind && re.test(box.text) && box.ask
+      && box.rows === rowsBefore, JSON.stringify(box));
+    await page.click('#reload-model');
+    await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  }
+  const again = await askAndWait(page, { question: QUESTION, ratio: 1 });
+  check('after Reload model the page answers again, the table kept', again.error === null && again.answer === expected
+    && (await rowsOf(page)).length === rowsBefore + 1, again.error || again.answer);
+
+  // ---- image inputs (one tile and the random method: the encodes stay short)
+  await page.selectOption('#grid', '1');
+  await page.selectOption('#method', 'random');
+  const random = { method: 'random', budget: 'per-tile', seed: SEED };
+  await page.click('[data-sample="astronaut.jpg"]');
+  await waitImage(page, /astronaut\.jpg/);
+  let wi = await waitRanked(page, random);
+  check('a sample photo from the row loads and is ranked', wi.error === null && /astronaut/.test(await page.textContent('#image-name')), wi.error || '');
+  await giveImage(page, 'drop', { url: '/assets/samples/coffee.jpg', name: 'dropped-coffee.jpg', type: 'image/jpeg' });
+  await waitImage(page, /dropped-coffee\.jpg/);
+  wi = await waitRanked(page, random);
+  check('an image dropped on the picture loads and is ranked', wi.error === null, wi.error || '');
+  await giveImage(page, 'paste', { url: '/assets/samples/rocket.jpg', name: 'rocket-pasted.jpg', type: 'image/jpeg' });
+  await waitImage(page, /rocket-pasted\.jpg/);
+  wi = await waitRanked(page, random);
+  check('a pasted image loads and is ranked', wi.error === null, wi.error || '');
+  await giveImage(page, 'drop', { name: 'huge.png', type: 'image/png', canvas: { w: 3000, h: 1200 } });
+  await waitImage(page, /huge\.png/);
+  wi = await waitRanked(page, random);
+  const huge = await page.evaluate(() => [document.getElementById('image-name').textContent, document.getElementById('preview').naturalWidth,
+    document.getElementById('preview').naturalHeight]);
+  check('a huge image is downscaled to 2048 px while decoding, and says so', wi.error === null && /downscaled from 3000×1200 to 2048×819/.test(huge[0])
+    && huge[1] === 2048 && huge[2] === 819, `${huge.join(' ')} ${wi.error || ''}`);
+  await giveImage(page, 'drop', { name: 'pic.webp', type: 'image/webp', canvas: { w: 300, h: 200 } });
+  await waitImage(page, /pic\.webp/);
+  wi = await waitRanked(page, random);
+  check('a WebP image (which the model\'s decoder does not read) is converted to PNG and ranked', wi.error === null
+    && /converted to PNG/.test(await page.textContent('#image-name')), wi.error || await page.textContent('#image-name'));
+  await giveImage(page, 'paste', { name: 'notes.txt', type: 'text/plain', url: '/README.md' });
+  await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 30_000 });
+  const notImage = await page.evaluate(() => [document.getElementById('error').textContent, document.getElementById('image-name').textContent]);
+  check('pasting a file that is no image changes nothing (a text file is not taken as an image)',
+    /notes\.txt/.test(notImage[0]) && /cannot read this file as an image/.test(notImage[0]) && /pic\.webp/.test(notImage[1]), notImage.join(' | '));
+
+  // ---- slider redraw time at 1088 tokens (17 tiles x 64): a synthetic layout over the photo
+  await page.click('[data-sample="photo.png"]');
+  await waitImage(page, /photo\.png/);
+  await waitRanked(page, random);
+  const redraw = await page.evaluate(() => {
+    const img = document.getElementById('preview');
+    const [W, H] = [img.naturalWidth, img.naturalHeight];
+    const rects = [];
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) for (let hb = 0; hb < 8; hb++) for (let wb = 0; wb < 8; wb++) {
+      rects.push([((c * 8 + wb) * W) / 32, ((r * 8 + hb) * H) / 32, W / 32, H / 32]);
+    }
+    for (let hb = 0; hb < 8; hb++) for (let wb = 0; wb < 8; wb++) rects.push([(wb * W) / 8, (hb * H) / 8, W / 8, H / 8]);
+    const n = rects.length;
+    let s = 12345;
+    const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const order = [...Array(n).keys()];
+    for (let i = n - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [order[i], order[j]] = [order[j], order[i]]; }
+    const scores = order.map(() => rnd());
+    const steps = order.map((t) => ({ token: t, score: scores[t], weight: 1, distance: rnd() }));
+    window.__zpw.setSynthetic({ tiles: 17, rows: 4, cols: 4, tokens_per_tile: 64, visual_tokens: n, grid_tokens: 1024,
+      image_width: W, image_height: H, token_rects: rects }, { method: 'synthetic', budget: 'per-tile', order, scores, steps, warnings: [], params: {} });
+    const slider = document.getElementById('keep-ratio');
+    const ov = document.getElementById('overlay');
+    const ctx = ov.getContext('2d');
+    const out = {};
+    for (const mode of ['kept', 'order']) {
+      const sel = document.getElementById('overlay-mode');
+      sel.value = mode;
+      sel.dispatchEvent(new Event('change'));
+      const times = [];
+      let wrong = 0;
+      for (let i = 0; i < 80; i++) {
+        const v = (0.01 + ((i * 37) % 99) / 100).toFixed(2);
+        const t0 = performance.now();
+        slider.value = v;
+        slider.dispatchEvent(new Event('input', { bubbles: true }));
+        ctx.getImageData(0, 0, 1, 1); // waits for the canvas to be drawn
+        times.push(performance.now() - t0);
+        if (Number(ov.dataset.kept) !== Math.max(1, Math.round(n * Number(v)))) wrong += 1;
+      }
+      times.sort((a, b) => a - b);
+      out[mode] = { n, median: times[40], p95: times[76], max: times[79], wrong, state: ov.dataset.state };
+    }
+    return out;
+  });
+  log(`slider redraw at ${redraw.kept.n} tokens: kept/pruned median ${redraw.kept.median.toFixed(2)} ms, p95 ${redraw.kept.p95.toFixed(2)} ms, max ${redraw.kept.max.toFixed(2)} ms;`
+    + ` pick-order colours median ${redraw.order.median.toFixed(2)} ms, max ${redraw.order.max.toFixed(2)} ms`);
+  await page.locator('.image-panel').screenshot({ path: path.join(OUT, 'synthetic-1088.png') });
+  check(`a slider move redraws 1088 tokens within one frame (median ${redraw.kept.median.toFixed(2)} ms <= 16 ms), the right count every time`,
+    redraw.kept.n === 1088 && redraw.kept.state === 'ranked' && redraw.kept.median <= 16 && redraw.kept.wrong === 0 && redraw.order.wrong === 0,
+    JSON.stringify(redraw));
+}
+
+// Models: the hub buttons against the fake hub (progress, a failure + Retry, the Cache API on the
+// second load, Clear), and local files.
+async function modelLoading(context, base, expected) {
+  const p2 = await context.newPage();
+  p2.on('pageerror', (e) => check('no uncaught errors in the model page', false, String(e)));
+  await p2.goto(`${base}/www/?hub=/fakehub/`);
+  await p2.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+  await p2.evaluate(() => caches.delete('zoo-prune-web-models-v1'));
+  await p2.evaluate(() => { document.getElementById('model-panel').open = true; });
+  const name = 'SmolVLM-256M-Instruct';
+  const hubLoad = `.hub-load[data-name="${name}"]`;
+  FAKEHUB.failOnce.add(`${name}/model.safetensors`);
+  let n0 = FAKEHUB.log.length;
+  await p2.click(hubLoad);
+  await p2.waitForSelector('#download[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  const failed = await p2.evaluate(() => ({ title: document.getElementById('download-title').textContent,
+    retry: !document.getElementById('download-retry').hidden, status: document.getElementById('status').dataset.state }));
+  log(`hub download with a 503: ${failed.title}`);
+  check('a failed download says what failed, keeps the current model, offers Retry',
+    /HTTP 503/.test(failed.title) && /model\.safetensors/.test(failed.title) && /current model stays in use/.test(failed.title) && failed.retry && failed.status === 'ready',
+    JSON.stringify(failed));
+  await p2.click('#download-retry');
+  await p2.waitForFunction((nm) => document.getElementById('status').dataset.state === 'ready' && document.getElementById('status').textContent.includes(nm)
+    || document.getElementById('download').dataset.state === 'failed', name, { timeout: LOAD_TIMEOUT });
+  const files = () => p2.$$eval('#download-files li', (ls) => ls.map((l) => ({ file: l.dataset.file, from: l.dataset.from, loaded: Number(l.dataset.loaded),
+    total: Number(l.dataset.total), done: l.dataset.done === '1', bar: l.querySelector('progress').value, text: l.querySelector('.bytes').textContent })));
+  const got1 = await files();
+  const retryReqs = FAKEHUB.log.slice(n0);
+  log(`hub requests (first try + retry): ${retryReqs.join(', ')}`);
+  const size = statSync(path.join(ROOT, MODEL, 'model.safetensors')).size;
+  const st1 = got1.find((f) => f.file === 'model.safetensors');
+  check('Retry loads the model: model.safetensors downloaded with its byte count, the small files from the cache of the first try',
+    st1 && st1.from === 'network' && st1.loaded === size && st1.total === size && st1.bar === 1 && got1.length === 5
+      && got1.filter((f) => f.file !== 'model.safetensors').every((f) => f.from === 'cache' && f.done)
+      && retryReqs.filter((r) => r.endsWith('model.safetensors')).length === 2 && retryReqs.length === 6,
+    JSON.stringify(got1));
+  const status2 = await p2.textContent('#status');
+  check('the hub model is in use, the status line names it with its size and adapter', status2.includes(name) && /parameters/.test(status2) && /backend: /.test(status2), status2);
+  await p2.screenshot({ path: path.join(OUT, 'model-download.png'), fullPage: false });
+  const r2 = await askAndWait(p2, { question: QUESTION, ratio: 1 });
+  check('the downloaded model answers (the fake hub serves the test model: the CLI\'s answer)', r2.error === null && r2.answer === expected, r2.error || r2.answer);
+
+  // second visit: nothing downloaded
+  await p2.reload();
+  await p2.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
+  await p2.evaluate(() => { document.getElementById('model-panel').open = true; });
+  n0 = FAKEHUB.log.length;
+  await p2.click(hubLoad);
+  await p2.waitForFunction((nm) => document.getElementById('status').textContent.includes(nm) || document.getElementById('download').dataset.state === 'failed',
+    name, { timeout: LOAD_TIMEOUT });
+  const got2 = await files();
+  check('the second visit loads every file from the browser cache, no request to the hub', FAKEHUB.log.length === n0 && got2.length === 5
+    && got2.every((f) => f.from === 'cache'), `${FAKEHUB.log.slice(n0).join(', ')}; ${JSON.stringify(got2.map((f) => f.from))}`);
+  await p2.waitForFunction(() => document.getElementById('cache-info').dataset.files === '5', null, { timeout: 30_000 }).catch(() => {});
+  const cachedBefore = await p2.getAttribute('#cache-info', 'data-files');
+  await p2.click('#clear-cache');
+  await p2.waitForFunction(() => document.getElementById('cache-info').dataset.files === '0', null, { timeout: 30_000 });
+  const left = await p2.evaluate(async () => (await caches.has('zoo-prune-web-models-v1')) ? (await (await caches.open('zoo-prune-web-models-v1')).keys()).length : 0);
+  check('Clear cached models empties the cache', cachedBefore === '5' && left === 0, `${cachedBefore} files before, ${left} after`);
+
+  // local files: a whole folder loads; a partial one is refused with the missing names
+  const local = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json'].map((f) => path.join(ROOT, MODEL, f));
+  await p2.setInputFiles('#model-files', local);
+  await p2.waitForFunction(() => /local files/.test(document.getElementById('status').textContent) || document.getElementById('download').dataset.state === 'failed',
+    null, { timeout: LOAD_TIMEOUT });
+  check('Load model from local files loads a model folder\'s files', /local files/.test(await p2.textContent('#status')), await p2.textContent('#status'));
+  await p2.setInputFiles('#model-files', [local[0], local[2]]);
+  await p2.waitForSelector('#download[data-state="failed"]', { timeout: 30_000 });
+  const partial = await p2.textContent('#download-title');
+  check('local files without model.safetensors: a clear message, the model stays', /model\.safetensors missing/.test(partial)
+    && (await p2.getAttribute('#status', 'data-state')) === 'ready', partial);
+  await p2.close();
 }
 
 async function main() {
@@ -260,17 +637,20 @@ async function main() {
     check('an empty question gives a readable error', r.error !== null && /question is empty/i.test(r.error), String(r.error));
     check('the page is usable after the empty question', r.askEnabled);
 
-    // broken image: a few random bytes
+    // broken image: a few random bytes. The page refuses it before the Worker sees it and keeps
+    // the previous image (the wasm decoder's own error is checked in the API section).
     await page.setInputFiles('#image-file', { name: 'broken.png', mimeType: 'image/png', buffer: randomBytes(48) });
-    await page.waitForFunction(() => /broken\.png/.test(document.getElementById('image-name').textContent));
-    r = await askAndWait(page, { question: QUESTION });
-    log(`broken image -> ${JSON.stringify(r.error)}`);
+    await page.waitForFunction(() => /broken\.png/.test(document.getElementById('error').textContent), null, { timeout: 30_000 });
+    const broken = await page.evaluate(() => ({ error: document.getElementById('error').textContent,
+      name: document.getElementById('image-name').textContent, overlay: document.getElementById('overlay').dataset.state }));
+    log(`broken image -> ${JSON.stringify(broken)}`);
     await page.screenshot({ path: path.join(OUT, 'smoke-error.png'), fullPage: true });
-    check('a broken image gives a readable error', r.error !== null && /image/i.test(r.error) && !/unreachable|RuntimeError|panic/i.test(r.error), String(r.error));
-    check('the page is usable after the broken image', r.askEnabled);
+    check('a broken image gives a readable error naming the file', /broken\.png/.test(broken.error) && /cannot read this file as an image/.test(broken.error)
+      && /previous image is kept/.test(broken.error), broken.error);
+    check('a broken image keeps the previous image and its overlay', /photo\.png/.test(broken.name) && broken.overlay === 'ranked', JSON.stringify(broken));
 
-    // back to the sample: the page still answers, the same text
-    await page.click('#sample');
+    // back to the sample (the row's first button): the page still answers, the same text
+    await page.click('[data-sample="photo.png"]');
     await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent));
     // Stop: a long answer, stopped once its first piece is shown
     await page.fill('#question', QUESTION);
@@ -391,6 +771,12 @@ async function main() {
       out.answerZero = await msg(() => m.answer(0, 4));
       // the bare connector as ZOO's proxy: a constant sensitivity, which the ranking must flag
       out.linearWarnings = JSON.parse(await m.rank('zoo', '{"proxy": "linear", "m": 8}', 'per-tile')).warnings;
+      // the tiling choices predicted from the image size alone, and the grid encode then cuts
+      out.tiling = JSON.parse(m.tiling(96, 64));
+      out.tilingEmpty = await msg(() => m.tiling(0, 64));
+      out.encoded4 = JSON.parse(await m.encode(image, 'What colour is the cat?', 4));
+      // the wasm decoder's own message for bytes that are no image (the page refuses them earlier)
+      out.badImage = await msg(() => m.encode(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 'What colour is the cat?', 0));
       m.free();
       return out;
     }, `${base}/${MODEL}/`);
@@ -409,6 +795,16 @@ async function main() {
     expectErr('answerZero', /between 1 and \d+ visual tokens/);
     check('API: a degenerate ZOO proxy is flagged in the warnings', apiErrors.linearWarnings.some((w) => /constant/.test(w)),
       JSON.stringify(apiErrors.linearWarnings));
+    const t4 = apiErrors.tiling.find((c) => c.max_grid === 4);
+    check('API: tiling() predicts the grid and tokens encode gives (up to 4x4)',
+      t4 && t4.rows === apiErrors.encoded4.rows && t4.cols === apiErrors.encoded4.cols && t4.visual_tokens === apiErrors.encoded4.visual_tokens
+      && apiErrors.tiling.length === 5, `${JSON.stringify(apiErrors.tiling)} vs encode ${apiErrors.encoded4.rows}x${apiErrors.encoded4.cols} ${apiErrors.encoded4.visual_tokens}`);
+    expectErr('tilingEmpty', /empty/);
+    check('API: bytes that are no image give a readable decode error', apiErrors.badImage !== null && /image/i.test(apiErrors.badImage)
+      && !/unreachable|RuntimeError|panic/i.test(apiErrors.badImage), String(apiErrors.badImage));
+
+    await pageFeatures(page, { expected, expectedZoo });
+    await modelLoading(context, base, expected);
   } catch (e) {
     check('the smoke test ran to its end', false, e.message.split('\n')[0]);
     await page.screenshot({ path: path.join(OUT, 'smoke-failure.png'), fullPage: true }).catch(() => {});
