@@ -407,6 +407,7 @@ function onLoaderMessage(m) {
       if (state.worker) state.worker.terminate();
       state.worker = worker;
       state.source = source;
+      if (state.answering) el.answer.dataset.state = el.answer.textContent ? 'stopped' : 'empty';
       state.answering = false;
       state.sweep = null;
       el.note.hidden = !source.builtin;
@@ -583,6 +584,36 @@ function isPngOrJpeg(bytes) {
   return (b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) || (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff);
 }
 
+// The EXIF orientation of a JPEG (1 = upright; 2..8 = mirrored / turned), read from its APP1 block.
+// Browsers show such photos upright, but the model's decoder reads the stored pixels as they are.
+function jpegOrientation(bytes) {
+  try {
+    const v = new DataView(bytes);
+    if (v.byteLength < 4 || v.getUint16(0) !== 0xffd8) return 1;
+    let off = 2;
+    while (off + 4 <= v.byteLength) {
+      const marker = v.getUint16(off);
+      if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return 1; // image data: no EXIF before it
+      const len = v.getUint16(off + 2);
+      if (marker === 0xffe1 && v.getUint32(off + 4) === 0x45786966) { // "Exif"
+        const tiff = off + 10;
+        const little = v.getUint16(tiff) === 0x4949;
+        const ifd = tiff + v.getUint32(tiff + 4, little);
+        const n = v.getUint16(ifd, little);
+        for (let i = 0; i < n; i++) {
+          const e = ifd + 2 + i * 12;
+          if (v.getUint16(e, little) === 0x0112) return v.getUint16(e + 8, little);
+        }
+        return 1;
+      }
+      off += 2 + len;
+    }
+  } catch (e) {
+    // a truncated header: treat as upright
+  }
+  return 1;
+}
+
 // The image's size from its header (no full decode), or null when the browser cannot read it.
 function probeSize(blob) {
   return new Promise((resolve) => {
@@ -607,7 +638,8 @@ async function takeImage(blob, name) {
   let bytes = await blob.arrayBuffer();
   let note = '';
   const long = Math.max(size.width, size.height);
-  if (long > MAX_SIDE || !isPngOrJpeg(bytes)) {
+  const turned = jpegOrientation(bytes) > 1;
+  if (long > MAX_SIDE || !isPngOrJpeg(bytes) || turned) {
     const s = Math.min(1, MAX_SIDE / long);
     const w = Math.max(1, Math.round(size.width * s));
     const h = Math.max(1, Math.round(size.height * s));
@@ -623,6 +655,7 @@ async function takeImage(blob, name) {
       if (!out) throw new Error('the browser could not re-encode it');
       bytes = await out.arrayBuffer();
       note = s < 1 ? `, downscaled from ${size.width}×${size.height} to ${w}×${h} before decoding it fully` : ', converted to PNG';
+      if (turned) note += ', turned upright as its EXIF orientation says';
     } catch (e) {
       showError(`${name}: the image could not be decoded (${e.message}). The previous image is kept.`);
       return false;
@@ -703,6 +736,13 @@ el.file.addEventListener('change', async () => {
 });
 
 
+// the picture is focusable: Enter or Space there opens the file picker
+el.dropZone.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' || e.key === ' ') {
+    e.preventDefault();
+    el.file.click();
+  }
+});
 el.dropZone.addEventListener('dragover', (e) => {
   e.preventDefault();
   el.dropZone.classList.add('dragging');

@@ -98,6 +98,9 @@ async function download(url, file, required) {
     return b;
   }
   const reader = res.body.getReader();
+  // With a known size the bytes go straight into one buffer (a 1 GB file is not held twice);
+  // chunks are kept only when the size is unknown or turns out wrong (a compressed transfer).
+  let buf = total ? new Uint8Array(total) : null;
   const chunks = [];
   let loaded = 0;
   let last = 0;
@@ -110,7 +113,15 @@ async function download(url, file, required) {
       throw new Error(`the download of ${file} broke off after ${loaded} bytes: ${e.message}`);
     }
     if (r.done) break;
-    chunks.push(r.value);
+    if (buf && loaded + r.value.length <= buf.length) {
+      buf.set(r.value, loaded);
+    } else {
+      if (buf) {
+        chunks.push(buf.subarray(0, loaded));
+        buf = null;
+      }
+      chunks.push(r.value);
+    }
     loaded += r.value.length;
     const now = performance.now();
     if (now - last > 100) {
@@ -120,6 +131,10 @@ async function download(url, file, required) {
   }
   // a compressed transfer counts more bytes than content-length: only a shortfall is an error
   if (total && loaded < total) throw new Error(`the download of ${file} is incomplete: ${loaded} of ${total} bytes`);
+  if (buf) {
+    progress(file, loaded, loaded, { done: true });
+    return buf;
+  }
   const out = new Uint8Array(loaded);
   let at = 0;
   for (const c of chunks) {

@@ -11,6 +11,17 @@
 // slider without any message to the Worker; a zoo answer at keep 0.25 equals the CLI's. The wasm
 // API's own errors (rank before encode, unknown method, bad parameters) are checked directly.
 //
+// The rest of the page (pageFeatures, modelLoading): the tiling menu's predicted tokens, method
+// parameters typed with the keyboard (zoo m = 8 ranks as the CLI's --m 8; a bad value keeps the
+// overlay), overlay modes, classroom mode (picks, scores, distances from ranking.steps), the
+// comparison table and the 100/50/25/10 % sweep (answers = the CLI's), URL state written and read,
+// PNG export, a dead wasm instance (simulated device-lost / out-of-memory messages: Reload model,
+// table kept), image inputs (sample row, drop, paste, a 3000 px image downscaled, WebP converted,
+// an EXIF-turned JPEG made upright, a text file refused), the slider's redraw time at 1088 tokens
+// (a synthetic 17 x 64 layout), and model loading from a fake hub served here (/fakehub/: a 503
+// then Retry, byte progress, the Cache API on the second visit, Clear) and from local files.
+// Screenshots go to tests/e2e/out/.
+//
 // Needs: pkg/ built by scripts/build-web.sh, `npm ci`, /usr/bin/chromium.
 // Env: CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
 // --release`), ZPW_ALLOW_CPU=1 (accept the CPU fallback when the browser has no WebGPU).
@@ -390,7 +401,7 @@ async function pageFeatures(page, { expected, expectedZoo }) {
     const box = await page.evaluate(() => ({ visible: !document.getElementById('reload-box').hidden, kind: document.getElementById('reload-box').dataset.kind,
       text: document.getElementById('reload-text').textContent, ask: document.getElementById('ask').disabled,
       rows: document.querySelectorAll('#compare-rows tr').length }));
-    if (kind === 'device-lost') await page.screenshot({ path: path.join(OUT, 'device-lost.png'), fullPage: false });
+    if (kind === 'device-lost') await page.screenshot({ path: path.join(OUT, 'device-lost.png'), fullPage: true });
     check(`${kind}: the page says so, offers Reload model, keeps the table`, box.visible && box.kind === kind && re.test(box.text) && box.ask
       && box.rows === rowsBefore, JSON.stringify(box));
     await page.click('#reload-model');
@@ -428,11 +439,21 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   wi = await waitRanked(page, random);
   check('a WebP image (which the model\'s decoder does not read) is converted to PNG and ranked', wi.error === null
     && /converted to PNG/.test(await page.textContent('#image-name')), wi.error || await page.textContent('#image-name'));
+  // a JPEG whose EXIF orientation (6) says "turn 90°": the model must get the upright picture the
+  // browser shows (tests/e2e/exif-orientation-6.jpg: chelsea at 90x60 saved by Pillow with orientation 6)
+  await giveImage(page, 'drop', { url: '/tests/e2e/exif-orientation-6.jpg', name: 'turned.jpg', type: 'image/jpeg' });
+  await waitImage(page, /turned\.jpg/);
+  wi = await waitRanked(page, random);
+  const turned = await page.evaluate(() => ({ name: document.getElementById('image-name').textContent,
+    shown: [document.getElementById('preview').naturalWidth, document.getElementById('preview').naturalHeight],
+    model: [window.__zpw.state.encoding.image_width, window.__zpw.state.encoding.image_height] }));
+  check('a JPEG with an EXIF orientation reaches the model upright, as the browser shows it', wi.error === null && /EXIF/.test(turned.name)
+    && turned.shown.join('x') === '60x90' && turned.model.join('x') === '60x90', JSON.stringify(turned));
   await giveImage(page, 'paste', { name: 'notes.txt', type: 'text/plain', url: '/README.md' });
   await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 30_000 });
   const notImage = await page.evaluate(() => [document.getElementById('error').textContent, document.getElementById('image-name').textContent]);
   check('pasting a file that is no image changes nothing (a text file is not taken as an image)',
-    /notes\.txt/.test(notImage[0]) && /cannot read this file as an image/.test(notImage[0]) && /pic\.webp/.test(notImage[1]), notImage.join(' | '));
+    /notes\.txt/.test(notImage[0]) && /cannot read this file as an image/.test(notImage[0]) && /turned\.jpg/.test(notImage[1]), notImage.join(' | '));
 
   // ---- slider redraw time at 1088 tokens (17 tiles x 64): a synthetic layout over the photo
   await page.click('[data-sample="photo.png"]');
