@@ -9,6 +9,8 @@
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::activation::{silu, softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::layers::{load_linear, RmsNorm};
@@ -162,8 +164,23 @@ impl TextAttention {
         };
         *cache = Some((k.clone(), v.clone()));
         let l = past + s;
-        // Query heads h = kv * g + j share kv head `kv` (HF repeat_kv): group them instead of
-        // copying K and V.
+        if !want_last_query {
+            // The backend's fused attention. Query heads h = kv * g + j share kv head `kv` (HF
+            // repeat_kv). One new token: its g query heads are g rows against the shared K, V (no
+            // copy). Several: causal (bottom-right aligned, i.e. key j visible to query i iff
+            // j <= past + i), which needs each head's own rows, so K and V are repeated.
+            let out = if s == 1 {
+                let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+                attention(q.reshape([b, kvh, g, hd]), k, v, None, None, opts).reshape([b, 1, h * hd])
+            } else {
+                let rep = |t: Tensor<4>| t.unsqueeze_dim::<5>(2).expand([b, kvh, g, l, hd]).reshape([b, h, l, hd]);
+                let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+                attention(q, rep(k), rep(v), None, None, opts).swap_dims(1, 2).reshape([b, s, h * hd])
+            };
+            return (self.o_proj.forward(out), None);
+        }
+        // The explicit path, when FastV needs the last query's attention row.
+        // Query heads are grouped by kv head instead of copying K and V.
         let q = q.reshape([b, kvh, g * s, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let scores = if s > 1 {

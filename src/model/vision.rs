@@ -7,10 +7,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::{gelu, gelu_approximate, softmax};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{load_linear, LayerNorm};
+use super::layers::{gelu_tanh, load_linear, LayerNorm};
 use crate::config::VisionConfig;
 use crate::error::Result;
 use crate::weights::WeightMap;
@@ -135,9 +137,15 @@ impl VisionAttention {
         let q = split(self.q_proj.forward(x.clone()));
         let k = split(self.k_proj.forward(x.clone()));
         let v = split(self.v_proj.forward(x));
+        if !want_probs {
+            // the backend's fused kernel (flex: tiled online softmax, no [s, s] matrix per head)
+            let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+            let out = attention(q, k, v, None, None, opts).swap_dims(1, 2).reshape([b, s, d]);
+            return (self.out_proj.forward(out), None);
+        }
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let probs = softmax(scores, 3);
-        let mean_probs = want_probs.then(|| probs.clone().mean_dim(1).reshape([b, s, s]));
+        let mean_probs = Some(probs.clone().mean_dim(1).reshape([b, s, s]));
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b, s, d]);
         (self.out_proj.forward(out), mean_probs)
     }
@@ -146,7 +154,7 @@ impl VisionAttention {
 impl VisionMlp {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.fc1.forward(x);
-        let h = if self.tanh_gelu { gelu_approximate(h) } else { gelu(h) };
+        let h = if self.tanh_gelu { gelu_tanh(h) } else { gelu(h) };
         self.fc2.forward(h)
     }
 }

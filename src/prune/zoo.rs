@@ -112,17 +112,22 @@ pub fn sensitivity(model: &Idefics3, input: &Tensor<3>, p: &ZooParams) -> Tensor
     let s = model.connector.scale_factor;
     let u = directions(p, s * s, dv, &pre_ln.device());
     let w = model.connector.proj.weight.val(); // [s2*dv, dt]
+    let ln = &model.vision.post_layernorm;
+    let plan = (p.proxy == Proxy::PostLayerNorm && p.estimator == Estimator::Jvp)
+        .then(|| JvpPlan::new(&u, &w, &ln.weight.val(), ln.eps));
     let per_tile: Vec<Tensor<1>> = (0..t)
         .map(|i| {
             // [1, patches, dv] -> tokens [n, s2, dv] in the connector's [dh][dw][c] order
             let x = pixel_shuffle(pre_ln.clone().narrow(0, i, 1), s);
             let n = x.dims()[1];
             let x = x.reshape([n, s * s, dv]);
-            if p.proxy == Proxy::LastMlp {
+            if let Some(plan) = &plan {
+                plan.sensitivity(x)
+            } else if p.proxy == Proxy::LastMlp {
                 let last = model.vision.layers.last().expect("a vision layer");
-                last_mlp_fd(x, &u, &w, last, &model.vision.post_layernorm, p.h)
+                last_mlp_fd(x, &u, &w, last, ln, p.h)
             } else {
-                token_sensitivity(x, &u, &w, &model.vision.post_layernorm, p)
+                token_sensitivity(x, &u, &w, ln, p)
             }
         })
         .collect();
@@ -147,7 +152,7 @@ pub fn token_sensitivity(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, ln: &LayerN
             let delta = (f(xs.clone() + hu.clone()) - f(xs - hu)) / (2.0 * p.h);
             delta.square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
         }
-        (Proxy::PostLayerNorm, Estimator::Jvp) => ln_jvp(x, u, w, &ln.weight.val(), ln.eps),
+        (Proxy::PostLayerNorm, Estimator::Jvp) => JvpPlan::new(u, w, &ln.weight.val(), ln.eps).sensitivity(x),
     }
 }
 
@@ -192,32 +197,52 @@ fn linear_fd(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, h: f64) -> Tensor<1> {
     ((plus - minus) / (2.0 * h)).reshape([n, m, dt]).square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
 }
 
-/// Closed-form JVP of post_layernorm + Linear (see the module doc). x [n, s2, dv].
-fn ln_jvp(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, gamma: &Tensor<1>, eps: f64) -> Tensor<1> {
-    let [n, s2, dv] = x.dims();
-    let m = u.dims()[0];
-    let dt = w.dims()[1];
-    // per-patch normalisation
-    let mean = x.clone().mean_dim(2);
-    let c = x - mean;
-    let inv_sigma = (c.clone().square().mean_dim(2) + eps).sqrt().recip(); // [n, s2, 1]
-    let xhat = c * inv_sigma.clone(); // [n, s2, dv]
-    // G_q = diag(gamma) W_q : [s2, dv, dt]
-    let g = w.clone().reshape([s2, dv, dt]) * gamma.clone().reshape([1, dv, 1]);
-    // token-independent part: P_q = (u_q - mean u_q) G_q -> [s2, m, dt]
-    let uq = u.clone().swap_dims(0, 1); // [s2, m, dv]
-    let ut = uq.clone() - uq.clone().mean_dim(2);
-    let pq = ut.matmul(g.clone()); // [s2, m, dt]
-    // direction-independent part: B_iq = xhat_iq G_q -> [s2, n, dt]
-    let xq = xhat.swap_dims(0, 1); // [s2, n, dv]
-    let bq = xq.clone().matmul(g); // [s2, n, dt]
-    // c_iqj = mean_c(xhat_iq * u_jq) -> [s2, n, m]
-    let cq = xq.matmul(uq.swap_dims(1, 2)) / dv as f64;
-    let alpha = inv_sigma.reshape([n, s2]); // [n, s2]
-    // first term: sum_q alpha_iq P_qj -> [n, m*dt]
-    let first = alpha.clone().matmul(pq.reshape([s2, m * dt])).reshape([n, m, dt]);
-    // second term: sum_q (alpha_iq c_iqj) B_iq -> [n, m, dt]
-    let beta = cq.swap_dims(0, 1) * alpha.reshape([n, s2, 1]); // [n, s2, m]
-    let second = beta.swap_dims(1, 2).matmul(bq.swap_dims(0, 1)); // [n, m, s2] x [n, s2, dt]
-    (first - second).square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
+/// The token-independent half of the closed-form JVP of post_layernorm + Linear (see the module
+/// doc), computed once per image rather than once per tile.
+pub struct JvpPlan {
+    /// G_q = diag(gamma) W_q : [s2, dv, dt]
+    g: Tensor<3>,
+    /// P_q = (u_q - mean u_q) G_q, flattened : [s2, m * dt]
+    pq: Tensor<2>,
+    /// the directions per patch slot, transposed for c_iqj : [s2, dv, m]
+    uq_t: Tensor<3>,
+    m: usize,
+    dt: usize,
+    eps: f64,
+}
+
+impl JvpPlan {
+    /// u [m, s2, dv] directions, w [s2*dv, dt] connector weight, gamma [dv] post_layernorm weight.
+    pub fn new(u: &Tensor<3>, w: &Tensor<2>, gamma: &Tensor<1>, eps: f64) -> Self {
+        let [m, s2, dv] = u.dims();
+        let dt = w.dims()[1];
+        let g = w.clone().reshape([s2, dv, dt]) * gamma.clone().reshape([1, dv, 1]);
+        let uq = u.clone().swap_dims(0, 1); // [s2, m, dv]
+        let ut = uq.clone() - uq.clone().mean_dim(2);
+        let pq = ut.matmul(g.clone()).reshape([s2, m * dt]);
+        Self { g, pq, uq_t: uq.swap_dims(1, 2), m, dt, eps }
+    }
+
+    /// Sensitivity of tokens x [n, s2, dv] (pre-LN patches).
+    pub fn sensitivity(&self, x: Tensor<3>) -> Tensor<1> {
+        let [n, s2, dv] = x.dims();
+        let (m, dt) = (self.m, self.dt);
+        // per-patch normalisation
+        let mean = x.clone().mean_dim(2);
+        let c = x - mean;
+        let inv_sigma = (c.clone().square().mean_dim(2) + self.eps).sqrt().recip(); // [n, s2, 1]
+        let xhat = c * inv_sigma.clone(); // [n, s2, dv]
+        // direction-independent part: B_iq = xhat_iq G_q -> [s2, n, dt]
+        let xq = xhat.swap_dims(0, 1); // [s2, n, dv]
+        let bq = xq.clone().matmul(self.g.clone()); // [s2, n, dt]
+        // c_iqj = mean_c(xhat_iq * u_jq) -> [s2, n, m]
+        let cq = xq.matmul(self.uq_t.clone()) / dv as f64;
+        let alpha = inv_sigma.reshape([n, s2]); // [n, s2]
+        // first term: sum_q alpha_iq P_qj -> [n, m, dt]
+        let first = alpha.clone().matmul(self.pq.clone()).reshape([n, m, dt]);
+        // second term: sum_q (alpha_iq c_iqj) B_iq -> [n, m, dt]
+        let beta = cq.swap_dims(0, 1) * alpha.reshape([n, s2, 1]); // [n, s2, m]
+        let second = beta.swap_dims(1, 2).matmul(bq.swap_dims(0, 1)); // [n, m, s2] x [n, s2, dt]
+        (first - second).square().sum_dim(2).sqrt().mean_dim(1).reshape([n])
+    }
 }

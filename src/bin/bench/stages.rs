@@ -1,0 +1,438 @@
+//! `bench stages`: the cost of every stage of an answer, burn against HF transformers on PyTorch,
+//! on the same checkpoint and the same thread count, printed side by side in one run.
+//!
+//!   bench stages --model DIR [--torch PYTHON] [--torch-device cpu|cuda] [--threads N] [--runs N]
+//!                [--backends flex,wgpu] [--tiles 17] [--decode-tokens 32] [--json FILE]
+//!
+//! Each burn backend runs in a child process of its own (this binary, `stages --child NAME`), with
+//! RAYON_NUM_THREADS = --threads, so that its peak memory is its own; the PyTorch side is
+//! scripts/bench_torch.py run by PYTHON with torch.set_num_threads(--threads). Both sides time the
+//! same work the same way (see bench_torch.py's docstring for the stage list): medians of --runs
+//! runs after one warm-up, each timer ending with a readback.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use burn::tensor::{Distribution, Tensor};
+use serde_json::{json, Value};
+use zoo_prune_web::device::native_device;
+use zoo_prune_web::generate::{read_floats, Generation};
+use zoo_prune_web::model::ForwardOptions;
+use zoo_prune_web::prune::{zoo, ZooParams};
+use zoo_prune_web::{ModelFiles, Vlm};
+
+use super::{median, time};
+
+struct Opts {
+    model: String,
+    threads: usize,
+    runs: usize,
+    backends: Vec<String>,
+    torch: Option<String>,
+    torch_device: String,
+    tiles: usize,
+    text_tokens: usize,
+    decode_tokens: usize,
+    ratios: Vec<f64>,
+    json: Option<String>,
+    child: Option<String>,
+    /// Only these stages (encode, connector, zoo, prefill, decode): for profiling one of them.
+    only: Option<Vec<String>>,
+}
+
+const USAGE: &str = "usage: bench stages --model DIR [--torch PYTHON] [--torch-device cpu|cuda] [--threads N] \
+[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
+
+fn parse(args: Vec<String>) -> Opts {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut o = Opts {
+        model: String::new(),
+        threads: cores,
+        runs: 3,
+        backends: vec!["flex".into()],
+        torch: None,
+        torch_device: "cpu".into(),
+        tiles: 17,
+        text_tokens: 24,
+        decode_tokens: 32,
+        ratios: vec![1.0, 0.5, 0.25, 0.1],
+        json: None,
+        child: None,
+        only: None,
+    };
+    let mut it = args.into_iter();
+    let need = |v: Option<String>, what: &str| -> String {
+        v.unwrap_or_else(|| {
+            eprintln!("{what} needs a value\n{USAGE}");
+            std::process::exit(2)
+        })
+    };
+    let num = |v: String, what: &str| -> usize {
+        v.parse().unwrap_or_else(|_| {
+            eprintln!("{what} wants a whole number, got {v:?}");
+            std::process::exit(2)
+        })
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--model" => o.model = need(it.next(), "--model"),
+            "--threads" => o.threads = num(need(it.next(), "--threads"), "--threads"),
+            "--runs" => o.runs = num(need(it.next(), "--runs"), "--runs").max(1),
+            "--backends" => o.backends = need(it.next(), "--backends").split(',').map(String::from).collect(),
+            "--torch" => o.torch = Some(need(it.next(), "--torch")),
+            "--torch-device" => o.torch_device = need(it.next(), "--torch-device"),
+            "--tiles" => o.tiles = num(need(it.next(), "--tiles"), "--tiles").max(1),
+            "--text-tokens" => o.text_tokens = num(need(it.next(), "--text-tokens"), "--text-tokens").max(1),
+            "--decode-tokens" => o.decode_tokens = num(need(it.next(), "--decode-tokens"), "--decode-tokens").max(1),
+            "--json" => o.json = Some(need(it.next(), "--json")),
+            "--child" => o.child = Some(need(it.next(), "--child")),
+            "--only" => o.only = Some(need(it.next(), "--only").split(',').map(String::from).collect()),
+            "--ratios" => {
+                o.ratios = need(it.next(), "--ratios")
+                    .split(',')
+                    .map(|v| v.parse::<f64>().ok().filter(|r| *r > 0.0 && *r <= 1.0))
+                    .collect::<Option<Vec<f64>>>()
+                    .unwrap_or_else(|| {
+                        eprintln!("--ratios wants keep ratios in (0, 1], e.g. 1,0.5,0.25,0.1");
+                        std::process::exit(2)
+                    })
+            }
+            other => {
+                eprintln!("unknown option {other}\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if o.model.is_empty() {
+        eprintln!("--model DIR is required (a SmolVLM-shaped checkpoint both sides load; make one with\n  python tests/fixtures/make_fixtures.py --smolvlm256m DIR, or run scripts/bench-vs-pytorch.sh)\n{USAGE}");
+        std::process::exit(2);
+    }
+    o
+}
+
+pub fn main(args: Vec<String>) {
+    let o = parse(args);
+    match &o.child {
+        Some(backend) => {
+            let r = child(&o, backend);
+            println!("{r}");
+        }
+        None => coordinate(&o),
+    }
+}
+
+fn vm_hwm_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn read_all<const D: usize>(t: Tensor<D>) {
+    let n = t.shape().num_elements();
+    std::hint::black_box(pollster::block_on(read_floats(t.reshape([n]))).unwrap());
+}
+
+fn read_one<const D: usize>(t: Tensor<D>) {
+    let n = t.shape().num_elements();
+    std::hint::black_box(pollster::block_on(read_floats(t.reshape([n]).narrow(0, 0, 1))).unwrap());
+}
+
+/// One backend's figures, as JSON with the same keys as bench_torch.py's.
+fn child(o: &Opts, backend: &str) -> Value {
+    let device = native_device(backend).unwrap_or_else(|e| panic!("{e}"));
+    let t = Instant::now();
+    let files = ModelFiles::from_dir(std::path::Path::new(&o.model)).unwrap_or_else(|e| panic!("{e}"));
+    let vlm = Vlm::load(&files, &device).unwrap_or_else(|e| panic!("{e}"));
+    drop(files);
+    let load_s = t.elapsed().as_secs_f64();
+    let model = &vlm.model;
+    let vc = vlm.config.vision_config.clone();
+    let dt = vlm.config.text_config.hidden_size;
+    let per_tile = vlm.image_seq_len();
+    let n_vis = o.tiles * per_tile;
+    let runs = o.runs;
+
+    let px = Tensor::<4>::random([1, 3, vc.image_size, vc.image_size], Distribution::Uniform(-1.0, 1.0), &device);
+    let on = |stage: &str| o.only.as_ref().is_none_or(|v| v.iter().any(|x| x == stage));
+    let timed = |stage: &str, f: &mut dyn FnMut()| if on(stage) { Some(time(runs, f)) } else { None };
+    let encode_ms = timed("encode", &mut || {
+        let out = model.vision.forward(px.clone(), &[]);
+        read_one(model.vision.post_layernorm.forward(out.last_hidden))
+    });
+    let feats = model.vision.post_layernorm.forward(model.vision.forward(px.clone(), &[]).last_hidden);
+    let connector_ms = timed("connector", &mut || read_one(model.connector.forward(feats.clone())));
+
+    let pre_ln = Tensor::<3>::random([o.tiles, vc.num_patches(), vc.hidden_size], Distribution::Normal(0.0, 1.0), &device);
+    let zoo_ms = timed("zoo", &mut || read_all(zoo::sensitivity(model, &pre_ln, &ZooParams::default())));
+
+    let mut prefill = serde_json::Map::new();
+    let mut decode = serde_json::Map::new();
+    let mut prompt = serde_json::Map::new();
+    for &r in &o.ratios {
+        let k = ((n_vis as f64) * r).round() as usize;
+        let len = k + o.text_tokens;
+        let emb = Tensor::<3>::random([1, len, dt], Distribution::Normal(0.0, 0.02), &device);
+        let opts = ForwardOptions::default();
+        let ms = timed("prefill", &mut || {
+            let mut g = Generation::start(model, emb.clone(), &opts, 1, vec![]);
+            std::hint::black_box(pollster::block_on(g.next_token(model)).unwrap());
+        });
+        // decode: the first next_token returns the prefill's token and queues step 1; the next
+        // decode_tokens calls each read one step back and (but the last) queue the next.
+        let one = || {
+            let mut g = Generation::start(model, emb.clone(), &opts, o.decode_tokens + 1, vec![]);
+            pollster::block_on(g.next_token(model)).unwrap();
+            let t = Instant::now();
+            for _ in 0..o.decode_tokens {
+                pollster::block_on(g.next_token(model)).unwrap().expect("a token");
+            }
+            o.decode_tokens as f64 / t.elapsed().as_secs_f64()
+        };
+        let tok_s = on("decode").then(|| {
+            one();
+            median((0..runs).map(|_| one()).collect())
+        });
+        let key = format!("{r:?}");
+        prefill.insert(key.clone(), json!(ms));
+        decode.insert(key.clone(), json!(tok_s));
+        prompt.insert(key, json!(len));
+        eprintln!("  [{backend}] keep {r}: prefill {ms:.0?} ms, decode {tok_s:.1?} tok/s");
+    }
+    json!({
+        "name": format!("burn {backend}"),
+        "threads": std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse::<usize>().ok()),
+        "load_s": load_s,
+        "tiles": o.tiles,
+        "tokens_per_tile": per_tile,
+        "text_tokens": o.text_tokens,
+        "decode_tokens": o.decode_tokens,
+        "encode_ms": encode_ms,
+        "connector_ms": connector_ms,
+        "zoo_ms": zoo_ms,
+        "prefill_ms": prefill,
+        "decode_tok_s": decode,
+        "prompt_tokens": prompt,
+        "peak_rss_mb": vm_hwm_mb(),
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Runs a child command, echoing its stderr, and parses the last stdout line as JSON.
+fn run_json(mut cmd: Command, what: &str) -> Option<Value> {
+    eprintln!("running {what} ...");
+    let out = cmd.stderr(Stdio::inherit()).output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            match text.lines().rev().find(|l| l.trim_start().starts_with('{')).map(serde_json::from_str::<Value>) {
+                Some(Ok(v)) => Some(v),
+                _ => {
+                    eprintln!("{what}: no JSON result in its output:\n{text}");
+                    None
+                }
+            }
+        }
+        Ok(out) => {
+            eprintln!("{what} failed ({}); its row is left out", out.status);
+            None
+        }
+        Err(e) => {
+            eprintln!("{what} could not start: {e}; its row is left out");
+            None
+        }
+    }
+}
+
+fn coordinate(o: &Opts) {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let load_before = loadavg();
+    let mut results: Vec<Value> = Vec::new();
+    for b in &o.backends {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("stages").arg("--child").arg(b).args(common_args(o)).env("RAYON_NUM_THREADS", o.threads.to_string());
+        if let Some(v) = run_json(cmd, &format!("burn {b}")) {
+            results.push(v);
+        }
+    }
+    let mut torch = None;
+    if let Some(py) = &o.torch {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_torch.py");
+        let mut cmd = Command::new(py);
+        cmd.arg(script).args(common_args(o)).arg("--device").arg(&o.torch_device);
+        // PyTorch's own pools: intra-op threads set by the script; OpenMP/MKL read these too
+        cmd.env("OMP_NUM_THREADS", o.threads.to_string()).env("MKL_NUM_THREADS", o.threads.to_string());
+        torch = run_json(cmd, "PyTorch (scripts/bench_torch.py)");
+    }
+    let load_after = loadavg();
+    if results.is_empty() {
+        eprintln!("no burn backend produced figures");
+        std::process::exit(1);
+    }
+    let table = render(o, &results, torch.as_ref(), &load_before, &load_after);
+    print!("{table}");
+    if let Some(path) = &o.json {
+        let all = json!({ "burn": results, "pytorch": torch, "load_before": load_before, "load_after": load_after });
+        let mut f = std::fs::File::create(path).expect("--json file");
+        writeln!(f, "{all:#}").unwrap();
+    }
+}
+
+fn common_args(o: &Opts) -> Vec<String> {
+    vec![
+        "--model".into(),
+        o.model.clone(),
+        "--threads".into(),
+        o.threads.to_string(),
+        "--runs".into(),
+        o.runs.to_string(),
+        "--tiles".into(),
+        o.tiles.to_string(),
+        "--text-tokens".into(),
+        o.text_tokens.to_string(),
+        "--decode-tokens".into(),
+        o.decode_tokens.to_string(),
+        "--ratios".into(),
+        o.ratios.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(","),
+    ]
+}
+
+/// A stage: its label, where to find it in a result, and whether bigger is better.
+struct Row {
+    label: String,
+    get: Box<dyn Fn(&Value) -> Option<f64>>,
+    unit: &'static str,
+    higher_is_better: bool,
+}
+
+fn rows(o: &Opts, sample: &Value) -> Vec<Row> {
+    let f = |k: &'static str| -> Box<dyn Fn(&Value) -> Option<f64>> { Box::new(move |v: &Value| v[k].as_f64()) };
+    let per_tile = sample["tokens_per_tile"].as_u64().unwrap_or(0) as usize;
+    let n_vis = o.tiles * per_tile;
+    let mut r = vec![
+        Row { label: "vision encode, 1 tile".into(), get: f("encode_ms"), unit: "ms", higher_is_better: false },
+        Row { label: "connector, 1 tile".into(), get: f("connector_ms"), unit: "ms", higher_is_better: false },
+        Row {
+            label: format!("ZOO sensitivity (JVP, m 64), {n_vis} tokens"),
+            get: f("zoo_ms"),
+            unit: "ms",
+            higher_is_better: false,
+        },
+    ];
+    for &ratio in &o.ratios {
+        let key = format!("{ratio:?}");
+        let len = ((n_vis as f64) * ratio).round() as usize + o.text_tokens;
+        let k1 = key.clone();
+        r.push(Row {
+            label: format!("prefill + first token, keep {:.0} % ({len} tokens)", ratio * 100.0),
+            get: Box::new(move |v: &Value| v["prefill_ms"][&k1].as_f64()),
+            unit: "ms",
+            higher_is_better: false,
+        });
+    }
+    for &ratio in &o.ratios {
+        let key = format!("{ratio:?}");
+        let len = ((n_vis as f64) * ratio).round() as usize + o.text_tokens;
+        r.push(Row {
+            label: format!("decode after {len} tokens"),
+            get: Box::new(move |v: &Value| v["decode_tok_s"][&key].as_f64()),
+            unit: "tok/s",
+            higher_is_better: true,
+        });
+    }
+    r.push(Row { label: "peak memory (VmHWM, whole process)".into(), get: f("peak_rss_mb"), unit: "MB", higher_is_better: false });
+    r.push(Row { label: "load checkpoint".into(), get: Box::new(|v: &Value| v["load_s"].as_f64().map(|s| s * 1e3)), unit: "ms", higher_is_better: false });
+    r
+}
+
+fn fmt(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) if x >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.2}"),
+        None => "-".into(),
+    }
+}
+
+fn render(o: &Opts, burn: &[Value], torch: Option<&Value>, before: &str, after: &str) -> String {
+    let mut s = String::new();
+    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    s += "# zoo-prune-web stages: burn vs HF transformers (PyTorch), same checkpoint\n\n";
+    s += &format!(
+        "{date}; {} ({} cores), {} threads each side; load average before {before}, after {after}; median of {} runs after a warm-up; model {}\n",
+        cpu_model(),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        o.threads,
+        o.runs,
+        o.model
+    );
+    if let Some(t) = torch {
+        s += &format!(
+            "PyTorch side: {} (transformers {}, attention {}, device {})\n",
+            t["versions"]["torch"].as_str().unwrap_or("?"),
+            t["versions"]["transformers"].as_str().unwrap_or("?"),
+            t["attn_implementation"].as_str().unwrap_or("?"),
+            o.torch_device
+        );
+    } else {
+        s += "PyTorch side: not run (pass --torch PYTHON, or use scripts/bench-vs-pytorch.sh)\n";
+    }
+    s += "ratio = burn time / PyTorch time (for tok/s: PyTorch tok/s / burn tok/s); below 1 burn is faster\n\n";
+    let mut head = "| stage | unit |".to_string();
+    let mut rule = "| --- | --- |".to_string();
+    for b in burn {
+        head += &format!(" {} |", b["name"].as_str().unwrap_or("burn"));
+        rule += " ---: |";
+    }
+    if let Some(t) = torch {
+        head += &format!(" {} |", t["name"].as_str().unwrap_or("PyTorch"));
+        rule += " ---: |";
+        for b in burn {
+            head += &format!(" ratio {} |", b["name"].as_str().unwrap_or("burn").trim_start_matches("burn "));
+            rule += " ---: |";
+        }
+    }
+    s += &format!("{head}\n{rule}\n");
+    for row in rows(o, &burn[0]) {
+        let mut line = format!("| {} | {} |", row.label, row.unit);
+        for b in burn {
+            line += &format!(" {} |", fmt((row.get)(b)));
+        }
+        if let Some(t) = torch {
+            let tv = (row.get)(t);
+            line += &format!(" {} |", fmt(tv));
+            for b in burn {
+                let ratio = match ((row.get)(b), tv) {
+                    (Some(bv), Some(tv)) if bv > 0.0 && tv > 0.0 => {
+                        Some(if row.higher_is_better { tv / bv } else { bv / tv })
+                    }
+                    _ => None,
+                };
+                line += &match ratio {
+                    Some(r) => format!(" {r:.2} |"),
+                    None => " - |".into(),
+                };
+            }
+        }
+        s += &format!("{line}\n");
+    }
+    s
+}
