@@ -186,7 +186,7 @@ function showTimings(t, stopped) {
 
 // What a failure message says about the device: a lost GPU, or memory running out.
 function failureKind(text) {
-  if (/device[^.]{0,40}\blost\b|\blost[^.]{0,20}device|DeviceLost/i.test(text)) return 'device-lost';
+  if (/GPUDevice\.lost|device[^.]{0,40}\blost\b|\blost[^.]{0,20}device|DeviceLost/i.test(text)) return 'device-lost';
   if (/out of memory|OutOfMemory|memory allocation of \d+ bytes failed|capacity overflow|Out ?of ?Memory/i.test(text)) return 'oom';
   return 'crash';
 }
@@ -1297,6 +1297,10 @@ function addRow(t, answer, stopped) {
   cell(`${answer}${stopped ? ' [stopped]' : ''}`, 'answer-cell');
   tr.dataset.kept = String(t.kept_tokens);
   tr.dataset.method = t.method || '';
+  // what else decided this row, on hover: the question, the image, the parameters
+  const rk = state.ranking;
+  tr.title = `${state.lastQuestion || ''} · ${state.imageName} · ${t.tiles} tiles` +
+    `${rk ? ` · ${JSON.stringify(rk.params)}` : ''}`;
   el.compareRows.append(tr);
 }
 
@@ -1329,6 +1333,7 @@ function askNow(r) {
   updateButtons();
   setStatus('Sending the question…', 'answering');
   drawOverlay();
+  state.lastQuestion = el.question.value;
   send({ type: 'ask', id: state.askId, input: currentInput(), ratio: ratio(), maxNewTokens });
 }
 

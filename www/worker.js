@@ -43,6 +43,31 @@ let encoding = null; // the parsed JSON of WebModel.encode
 let rankKey = null; // `${encodedKey}|${method}|${params}|${budget}`
 
 const post = (msg) => self.postMessage(msg);
+
+// The GPUDevice that burn's wgpu backend creates is not handed to JavaScript: catch it when it is
+// requested, to hear of its loss (GPUDevice.lost: a driver reset, the GPU taken away) and of
+// out-of-memory errors, and say so instead of waiting for the next call to fail.
+let gpuError = null; // the last uncaptured GPU error, added to a later crash's message
+const gpuDevices = []; // the devices seen (the e2e test loses one on purpose through this)
+if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    gpuDevices.push(device);
+    device.lost.then((info) => {
+      if (wasmDead) return;
+      wasmDead = true;
+      post({ type: 'fatal', message: `GPUDevice.lost, reason ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}` });
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const oom = typeof GPUOutOfMemoryError !== 'undefined' && ev.error instanceof GPUOutOfMemoryError;
+      gpuError = `${oom ? 'GPU out of memory' : 'GPU error'}: ${ev.error && ev.error.message}`;
+      if (oom) status(`${gpuError}; the next step will probably fail`);
+    });
+    return device;
+  };
+}
+self.__zpwGpuDevices = gpuDevices;
 const status = (text) => post({ type: 'status', text });
 
 function errorText(e) {
@@ -53,7 +78,7 @@ function errorText(e) {
     // an allocation failure aborts without a panic message: the memory's size tells
     const mem = wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0;
     const full = !panic && mem > 3.5 * 2 ** 30 ? `; out of memory: the wasm memory had grown to ${(mem / 2 ** 30).toFixed(2)} GiB of its 4 GiB` : '';
-    return `internal error (the model code crashed: ${panic || e.message}${full})`;
+    return `internal error (the model code crashed: ${panic || e.message}${full}${gpuError ? `; last ${gpuError}` : ''})`;
   }
   if (e && typeof e.message === 'string' && e.message) return e.message;
   return String(e);

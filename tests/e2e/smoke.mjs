@@ -407,6 +407,23 @@ async function pageFeatures(page, { expected, expectedZoo }) {
     await page.click('#reload-model');
     await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
   }
+  // a real loss: the Worker's own GPUDevice (caught by worker.js when wgpu requested it) is destroyed
+  let destroyed = 0;
+  for (const wk of page.workers()) {
+    destroyed += await wk.evaluate(() => {
+      const ds = self.__zpwGpuDevices || [];
+      ds.forEach((d) => d.destroy());
+      return ds.length;
+    }).catch(() => 0);
+  }
+  await page.waitForSelector('#reload-box:not([hidden])', { timeout: 30_000 }).catch(() => {});
+  const real = await page.evaluate(() => ({ visible: !document.getElementById('reload-box').hidden, kind: document.getElementById('reload-box').dataset.kind,
+    text: document.getElementById('reload-text').textContent, status: document.getElementById('status').textContent }));
+  log(`GPU device destroyed in the Worker (${destroyed} device): ${real.text}`);
+  check('a real GPUDevice loss in the Worker is reported as such, with Reload model', destroyed === 1 && real.visible && real.kind === 'device-lost'
+    && /The GPU device was lost \(GPUDevice\.lost, reason destroyed/.test(real.text), JSON.stringify(real));
+  await page.click('#reload-model');
+  await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
   const again = await askAndWait(page, { question: QUESTION, ratio: 1 });
   check('after Reload model the page answers again, the table kept', again.error === null && again.answer === expected
     && (await rowsOf(page)).length === rowsBefore + 1, again.error || again.answer);
