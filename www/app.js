@@ -358,6 +358,15 @@ function newWorker(source) {
   return w;
 }
 
+function showModelNote(source) {
+  el.note.hidden = !source.builtin;
+  el.note.textContent = source.builtin
+    ? 'The built-in model is tests/fixtures/tiny_tiles: a tiny randomly initialised test checkpoint (about 1 MB). ' +
+      'Its answers are meaningless tokens; it only shows that the whole pipeline (image → tiles → vision encoder → ' +
+      'language model → streamed text) runs in this browser. Load SmolVLM from the Model panel for real answers.'
+    : '';
+}
+
 // Starts `source` as the active model (first load, or after a crash).
 function startWorker(source) {
   if (state.worker) state.worker.terminate();
@@ -369,13 +378,7 @@ function startWorker(source) {
   state.source = source;
   updateButtons();
   drawOverlay();
-  el.note.hidden = !source.builtin;
-  if (source.builtin) {
-    el.note.textContent =
-      'The built-in model is tests/fixtures/tiny_tiles: a tiny randomly initialised test checkpoint (about 1 MB). ' +
-      'Its answers are meaningless tokens; it only shows that the whole pipeline (image → tiles → vision encoder → ' +
-      'language model → streamed text) runs in this browser. Load SmolVLM from the Model panel for real answers.';
-  }
+  showModelNote(source);
   setStatus(`Loading model ${source.label}…`, 'loading');
   state.worker = newWorker(source);
 }
@@ -410,7 +413,7 @@ function onLoaderMessage(m) {
       if (state.answering) el.answer.dataset.state = el.answer.textContent ? 'stopped' : 'empty';
       state.answering = false;
       state.sweep = null;
-      el.note.hidden = !source.builtin;
+      showModelNote(source);
       el.downloadTitle.textContent = `${source.label}: loaded.`;
       el.download.dataset.state = 'done';
       onWorkerMessage(m);

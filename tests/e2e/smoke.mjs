@@ -365,6 +365,23 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   check('the sweep\'s 100 % and 25 % answers equal the CLI\'s (unpruned; zoo keep 0.25)',
     after.length === 4 && after[0].answer === expected && after[2].answer === expectedZoo, JSON.stringify(after.map((r) => r.answer)));
   await page.screenshot({ path: path.join(OUT, 'table.png'), fullPage: true });
+  // Stop ends a sweep: the answer in progress stops, no later ratio is asked
+  const beforeStop = (await rowsOf(page)).length;
+  await page.click('#sweep');
+  await page.fill('#max-tokens', '200'); // read by the asks after the first (at 8 tokens)
+  await page.waitForFunction((n) => document.querySelectorAll('#compare-rows tr').length > n || !document.getElementById('error').hidden,
+    beforeStop, { timeout: ANSWER_TIMEOUT, polling: 100 });
+  await page.waitForFunction(() => document.getElementById('answer').textContent.length > 0, null, { timeout: ANSWER_TIMEOUT, polling: 50 });
+  await page.click('#stop');
+  await page.waitForSelector('#ask:not([disabled])', { timeout: ANSWER_TIMEOUT });
+  await page.waitForTimeout(1500);
+  const stopRows = (await rowsOf(page)).slice(beforeStop);
+  const askState = await page.evaluate(() => [document.getElementById('answer').dataset.state, document.getElementById('keep-ratio').value]);
+  check('Stop ends a sweep: the 100 % row, then the stopped 50 % row, nothing more', stopRows.length === 2
+    && stopRows[1].answer.endsWith('[stopped]') && stopRows[1].kept === want[1] && askState[0] === 'stopped' && askState[1] === '0.5',
+    `${JSON.stringify(stopRows.map((r) => [r.kept, r.answer]))} ${askState.join(' ')}`);
+  await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
+  await setRatio(page, 0.1);
 
   // ---- URL state: written on every change, read on load
   const url = new URL(page.url());
@@ -591,6 +608,22 @@ async function modelLoading(context, base, expected) {
   await p2.waitForFunction(() => /local files/.test(document.getElementById('status').textContent) || document.getElementById('download').dataset.state === 'failed',
     null, { timeout: LOAD_TIMEOUT });
   check('Load model from local files loads a model folder\'s files', /local files/.test(await p2.textContent('#status')), await p2.textContent('#status'));
+  // dropped on the model panel: the three required files only (the processor takes SmolVLM's defaults)
+  await p2.evaluate(async (urls) => {
+    const dt = new DataTransfer();
+    for (const u of urls) dt.items.add(new File([await (await fetch(u)).blob()], u.split('/').pop()));
+    document.getElementById('model-drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => `/${MODEL}/${f}`));
+  await p2.waitForFunction(() => document.getElementById('download').dataset.state !== 'loading', null, { timeout: LOAD_TIMEOUT });
+  const dropped = await p2.evaluate(() => [document.getElementById('status').textContent, document.getElementById('download-title').textContent,
+    [...document.querySelectorAll('#download-files li')].map((l) => l.dataset.file).join(',')]);
+  check('model files dropped on the model panel load (required files only)', /local files/.test(dropped[0]) && /loaded/.test(dropped[1])
+    && dropped[2] === 'config.json,tokenizer.json,model.safetensors', dropped.join(' | '));
+  await p2.click('#builtin-load');
+  await p2.waitForFunction(() => /built-in/.test(document.getElementById('status').textContent) && document.getElementById('status').dataset.state === 'ready',
+    null, { timeout: LOAD_TIMEOUT }).catch(() => {});
+  check('Built-in test model brings back tiny_tiles', /built-in/.test(await p2.textContent('#status')) && await p2.isVisible('#model-note'),
+    await p2.textContent('#status'));
   await p2.setInputFiles('#model-files', [local[0], local[2]]);
   await p2.waitForSelector('#download[data-state="failed"]', { timeout: 30_000 });
   const partial = await p2.textContent('#download-title');
