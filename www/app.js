@@ -287,8 +287,14 @@ function onWorkerMessage(m) {
       if (m.id !== undefined && m.id !== state.seq) return;
       state.failed = true;
       state.sweep = null;
-      const oom = failureKind(m.message) === 'oom';
-      showError(oom ? `Error while ${m.during}: ${explainFailure('oom', m.message)}` : `Error while ${m.during}: ${m.message}`);
+      const kind = failureKind(m.message);
+      showError(kind === 'oom' ? `Error while ${m.during}: ${explainFailure('oom', m.message)}` : `Error while ${m.during}: ${m.message}`);
+      if (kind === 'device-lost' || /poisoned/i.test(m.message)) {
+        // cubecl's errors on a lost (poisoned) device: nothing works on it any more
+        el.reloadText.textContent = explainFailure('device-lost', m.message);
+        el.reloadBox.dataset.kind = 'device-lost';
+        el.reloadBox.hidden = false;
+      }
       drawOverlay();
       if (!state.ready) {
         setStatus(`The model could not be loaded: ${m.message}`, 'failed');
@@ -315,7 +321,8 @@ function onWorkerMessage(m) {
       el.reloadBox.hidden = false;
       el.reloadBox.scrollIntoView({ block: 'nearest' });
       if (el.answer.dataset.state === 'answering') el.answer.dataset.state = el.answer.textContent ? 'stopped' : 'empty';
-      setStatus(kind === 'device-lost' ? 'The GPU device was lost: reload the model.' : 'The model stopped: reload it.', 'failed');
+      setStatus({ 'device-lost': 'The GPU device was lost: reload the model.', oom: 'Out of memory: reload the model.' }[kind]
+        || 'The model stopped: reload it.', 'failed');
       updateButtons();
       break;
     }
@@ -1032,6 +1039,19 @@ function drawTokens(ctx, box, from, to, view) {
   return kept;
 }
 
+// The legend under the overlay: text, optionally a colour bar of the ramp between two labels.
+function setLegend(before, bar, after = '') {
+  el.legend.textContent = '';
+  if (!bar) {
+    el.legend.append(before);
+    return;
+  }
+  const b = document.createElement('span');
+  b.className = `ramp ${bar}`;
+  b.setAttribute('aria-hidden', 'true');
+  el.legend.append(before, b, after);
+}
+
 function overlayMode() {
   const m = el.overlayMode.value;
   if (m === 'heatmap' && !state.scoreRange) return 'kept';
@@ -1112,13 +1132,13 @@ function drawOverlay() {
     ` (${(100 * kept / n).toFixed(0)} %)${split}${classroom ? ' · classroom' : ''}`;
   if (mode === 'heatmap') {
     const [lo, hi] = state.scoreRange;
-    el.legend.textContent = `Heatmap of ${rk.method}'s per-token score: dark = lowest (${lo.toPrecision(3)}), yellow = highest (${hi.toPrecision(3)}); kept tokens outlined.`;
+    setLegend(`${lo.toPrecision(3)} `, 'up', ` ${hi.toPrecision(3)}: ${rk.method}'s per-token score (dark = lowest, yellow = highest); kept tokens outlined.`);
   } else if (mode === 'order') {
-    el.legend.textContent = `Pick order: yellow = picked first, dark = picked last; kept tokens outlined${el.orderNumbers.checked ? ', numbers = place in the ranking' : ''}.`;
+    setLegend('first ', 'down', ` last: pick order (yellow = picked first, dark = last); kept tokens outlined${el.orderNumbers.checked ? ', numbers = place in the ranking' : ''}.`);
   } else {
-    el.legend.textContent = el.overlayMode.value === 'heatmap'
+    setLegend(el.overlayMode.value === 'heatmap'
       ? `${rk.method} gives no per-token score (its order comes from the selection alone): showing kept / pruned.`
-      : 'Kept tokens outlined, pruned tokens dimmed.';
+      : 'Kept tokens outlined, pruned tokens dimmed.');
   }
   showClassStep();
 }

@@ -401,3 +401,10 @@ self.onmessage = (ev) => {
 };
 
 self.addEventListener('unhandledrejection', (ev) => report('worker', ev.reason));
+// A trap outside our calls: cubecl's uncaptured-GPU-error handler panics inside the device's
+// event callback (e.g. "wgpu error: Out of Memory"). The instance is then dead: say so at once.
+self.addEventListener('error', (ev) => {
+  if (!(ev.error instanceof WebAssembly.RuntimeError) || wasmDead) return;
+  ev.preventDefault();
+  report('running on the GPU', ev.error);
+});

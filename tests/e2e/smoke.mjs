@@ -441,6 +441,26 @@ async function pageFeatures(page, { expected, expectedZoo }) {
     && /The GPU device was lost \(GPUDevice\.lost, reason destroyed/.test(real.text), JSON.stringify(real));
   await page.click('#reload-model');
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  // a GPU out-of-memory error as the device reports it (an uncaptured GPUOutOfMemoryError event):
+  // cubecl's handler panics inside the event callback; the Worker must report it at once, as memory
+  await page.waitForFunction(() => document.getElementById('overlay').dataset.state === 'ranked', null, { timeout: ANSWER_TIMEOUT });
+  let dispatched = 0;
+  for (const wk of page.workers()) {
+    dispatched += await wk.evaluate(() => {
+      const d = (self.__zpwGpuDevices || [])[0];
+      if (!d) return 0;
+      d.dispatchEvent(new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUOutOfMemoryError('e2e: no memory left') }));
+      return 1;
+    }).catch(() => 0);
+  }
+  await page.waitForSelector('#reload-box:not([hidden])', { timeout: 30_000 }).catch(() => {});
+  const oom = await page.evaluate(() => ({ visible: !document.getElementById('reload-box').hidden, kind: document.getElementById('reload-box').dataset.kind,
+    text: document.getElementById('reload-text').textContent, status: document.getElementById('status').textContent }));
+  log(`GPU out-of-memory event in the Worker: ${oom.text.replace(/\s+/g, ' ')}`);
+  check('a GPU out-of-memory error in the Worker is reported at once as out of memory, with Reload model', dispatched === 1 && oom.visible
+    && oom.kind === 'oom' && /^Out of memory/.test(oom.text) && /wgpu error: Out of Memory/.test(oom.text) && /Out of memory/.test(oom.status), JSON.stringify(oom));
+  await page.click('#reload-model');
+  await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
   const again = await askAndWait(page, { question: QUESTION, ratio: 1 });
   check('after Reload model the page answers again, the table kept', again.error === null && again.answer === expected
     && (await rowsOf(page)).length === rowsBefore + 1, again.error || again.answer);
