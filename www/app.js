@@ -923,6 +923,7 @@ function buildParams() {
       clearError();
       vals[k] = input.value;
       prepare();
+      saveUrl();
     });
     const help = document.createElement('small');
     help.textContent = PARAM_HELP[k] || '';
@@ -936,6 +937,7 @@ el.paramsReset.addEventListener('click', () => {
   buildParams();
   clearError();
   prepare();
+  saveUrl();
 });
 
 // ---- the overlay
@@ -1380,6 +1382,10 @@ function saveUrl() {
     budget: el.budget.value, seed: el.seed.value, overlay: el.overlayMode.value,
   };
   for (const k of URL_KEYS) p.set(k, vals[k]);
+  // the method's parameters the person changed (as typed), e.g. params={"m":"8"}
+  const changed = Object.fromEntries(Object.entries(state.paramValues[el.method.value] || {}).filter(([, v]) => v !== ''));
+  if (Object.keys(changed).length) p.set('params', JSON.stringify(changed));
+  else p.delete('params');
   history.replaceState(null, '', `${location.pathname}?${p}`);
 }
 
@@ -1408,6 +1414,16 @@ function readUrl() {
   if (p.get('q') !== null) el.question.value = p.get('q');
   const seed = parseInt(p.get('seed'), 10);
   if (Number.isFinite(seed) && seed >= 0) el.seed.value = String(seed);
+  if (p.get('params') && p.get('method')) {
+    try {
+      const v = JSON.parse(p.get('params'));
+      if (v && typeof v === 'object' && !Array.isArray(v)) {
+        state.paramValues[p.get('method')] = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+      }
+    } catch (e) {
+      showError(`The link's method parameters are not valid JSON (${e.message}); the defaults are used.`);
+    }
+  }
 }
 
 // ---- test hooks (the e2e suite): read state, feed a synthetic layout, simulate a worker message

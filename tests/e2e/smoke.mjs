@@ -388,14 +388,24 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   check('the URL holds method, keep ratio, tiling, question', url.searchParams.get('method') === 'zoo' && url.searchParams.get('keep') === '0.1'
     && url.searchParams.get('grid') === '0' && url.searchParams.get('q') === QUESTION, url.search);
   const p3 = await page.context().newPage();
-  await p3.goto(`${new URL(page.url()).origin}/www/?method=divprune&keep=0.4&grid=1&q=${encodeURIComponent('Where is it?')}&budget=global&seed=7&overlay=order`);
+  await p3.goto(`${new URL(page.url()).origin}/www/?method=info-horizon&keep=0.4&grid=1&q=${encodeURIComponent('Where is it?')}&budget=global&seed=7`
+    + `&overlay=order&params=${encodeURIComponent('{"deep_keep":"0.25"}')}`);
   await p3.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
-  const w3 = await waitRanked(p3, { method: 'divprune', budget: 'global', seed: 7 });
+  const w3 = await waitRanked(p3, { method: 'info-horizon', budget: 'global', seed: 7 });
   const c3 = await p3.evaluate(() => ({ m: document.getElementById('method').value, r: document.getElementById('keep-ratio').value,
-    g: document.getElementById('grid').value, q: document.getElementById('question').value, o: document.getElementById('overlay-mode').value }));
-  check('a URL with state restores method, ratio, tiling, question, budget, seed, overlay mode',
-    c3.m === 'divprune' && c3.r === '0.4' && c3.g === '1' && c3.q === 'Where is it?' && c3.o === 'order' && w3.kept === Math.max(1, Math.round(0.4 * w3.total)),
-    `${JSON.stringify(c3)} kept ${w3.kept} of ${w3.total}`);
+    g: document.getElementById('grid').value, q: document.getElementById('question').value, o: document.getElementById('overlay-mode').value,
+    dk: document.getElementById('param-deep_keep').value, ranked: window.__zpw.state.ranking.params.deep_keep }));
+  check('a URL with state restores method, its parameters, ratio, tiling, question, budget, seed, overlay mode',
+    c3.m === 'info-horizon' && c3.r === '0.4' && c3.g === '1' && c3.q === 'Where is it?' && c3.o === 'order' && c3.dk === '0.25' && c3.ranked === 0.25
+      && w3.kept === Math.max(1, Math.round(0.4 * w3.total)), `${JSON.stringify(c3)} kept ${w3.kept} of ${w3.total}`);
+  // keyboard: arrow keys on the focused slider move the budget (and redraw, without the Worker)
+  await p3.focus('#keep-ratio');
+  const posts3 = await p3.evaluate(() => document.body.dataset.workerPosts);
+  for (let i = 0; i < 5; i++) await p3.keyboard.press('ArrowRight');
+  const kb = await p3.evaluate(() => [document.getElementById('keep-ratio').value, document.getElementById('keep-ratio-num').value,
+    document.getElementById('overlay').dataset.kept, document.body.dataset.workerPosts]);
+  check('arrow keys on the keep slider move it by 0.05 and redraw without the Worker', kb[0] === '0.45' && kb[1] === '0.45'
+    && Number(kb[2]) === Math.max(1, Math.round(0.45 * w3.total)) && kb[3] === posts3, kb.join(' '));
   await p3.close();
 
   // ---- export the overlay as a PNG at the photo's size
