@@ -78,6 +78,7 @@ const el = {
   downloadTitle: $('download-title'),
   downloadFiles: $('download-files'),
   downloadRetry: $('download-retry'),
+  downloadCancel: $('download-cancel'),
   reloadBox: $('reload-box'),
   reloadText: $('reload-text'),
   reloadModel: $('reload-model'),
@@ -394,6 +395,7 @@ function startWorker(source) {
 function loadReplacement(source) {
   if (state.dead || !state.worker) {
     showDownload(source);
+    el.downloadCancel.hidden = true; // it becomes the active model: nothing to fall back to
     startWorker(source);
     return;
   }
@@ -423,6 +425,9 @@ function onLoaderMessage(m) {
       showModelNote(source);
       el.downloadTitle.textContent = `${source.label}: loaded.`;
       el.download.dataset.state = 'done';
+      el.downloadCancel.hidden = true;
+      // ask the browser not to evict the downloaded weights under storage pressure (it may refuse)
+      if (source.kind === 'hub' && navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
       onWorkerMessage(m);
       listCache();
       break;
@@ -443,6 +448,7 @@ function downloadFailed(message) {
     `${state.ready ? 'The current model stays in use. ' : ''}Retry downloads only the files that are not cached yet.`;
   el.download.dataset.state = 'failed';
   el.downloadRetry.hidden = false;
+  el.downloadCancel.hidden = true;
   state.retry = state.loading ? state.loading.source : null;
   state.loading = null;
   listCache();
@@ -452,6 +458,7 @@ function showDownload(source) {
   el.download.hidden = false;
   el.download.dataset.state = 'loading';
   el.downloadRetry.hidden = true;
+  el.downloadCancel.hidden = false;
   el.downloadFiles.textContent = '';
   el.downloadTitle.textContent = `${source.label}: starting…`;
   el.modelPanel.open = true;
@@ -512,9 +519,16 @@ async function listCache() {
       const res = await c.match(req);
       bytes += Number(res && res.headers.get('content-length')) || 0;
     }
-    el.cacheInfo.textContent = keys.length
+    let quota = '';
+    try {
+      const est = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : null;
+      if (est && est.quota) quota = ` This browser lets this page store up to ${bytesText(est.quota)}.`;
+    } catch (e) {
+      // no estimate: say nothing about the quota
+    }
+    el.cacheInfo.textContent = (keys.length
       ? `Cached in this browser: ${[...models].join(', ') || `${keys.length} files`} (${bytesText(bytes)}).`
-      : 'No models cached in this browser.';
+      : 'No models cached in this browser.') + quota;
     el.cacheInfo.dataset.files = String(keys.length);
   } catch (e) {
     el.cacheInfo.textContent = `The model cache cannot be read: ${e.message}`;
@@ -545,6 +559,20 @@ for (const b of document.querySelectorAll('.hub-load')) {
 }
 el.builtinLoad.addEventListener('click', () => {
   loadReplacement({ kind: 'url', base: new URL(BUILTIN_MODEL, location.href).href, builtin: true, label: 'tests/fixtures/tiny_tiles (built-in)' });
+});
+// Cancel: the loading Worker is ended; files already complete stay cached, a partial one is not kept.
+el.downloadCancel.addEventListener('click', () => {
+  if (!state.loading) return;
+  const { worker, source } = state.loading;
+  worker.terminate();
+  state.loading = null;
+  state.retry = source;
+  el.download.dataset.state = 'cancelled';
+  el.downloadCancel.hidden = true;
+  el.downloadRetry.hidden = false;
+  el.downloadTitle.textContent = `${source.label}: cancelled.${state.ready ? ' The current model stays in use.' : ''} ` +
+    'Files already complete stay in the cache; Retry goes on from there.';
+  listCache();
 });
 el.downloadRetry.addEventListener('click', () => {
   if (state.retry) loadReplacement(state.retry);

@@ -120,7 +120,7 @@ const TYPES = {
 // A fake Hugging Face hub on the same server (the page's ?hub= points here): /fakehub/<name>/resolve/main/<file>
 // serves the tiny test model's files for the two SmolVLM names, logs every request, and answers 503
 // once for each key put in failOnce.
-const FAKEHUB = { log: [], failOnce: new Set() };
+const FAKEHUB = { log: [], failOnce: new Set(), slow: new Set() };
 const FAKEHUB_MODELS = ['SmolVLM-256M-Instruct', 'SmolVLM-500M-Instruct'];
 function serve() {
   const server = http.createServer((req, res) => {
@@ -139,6 +139,23 @@ function serve() {
           return;
         }
         file = path.join(ROOT, MODEL, hub[2]);
+        if (FAKEHUB.slow.has(key)) {
+          // 64 KiB every 150 ms: a download long enough to watch its progress and cancel it
+          const data = readFileSync(file);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, 'cache-control': 'no-store' });
+          let at = 0;
+          const timer = setInterval(() => {
+            if (res.destroyed || at >= data.length) {
+              clearInterval(timer);
+              if (!res.destroyed) res.end();
+              return;
+            }
+            res.write(data.subarray(at, at + 65536));
+            at += 65536;
+          }, 150);
+          res.on('close', () => clearInterval(timer));
+          return;
+        }
       }
       if (!file.startsWith(ROOT)) throw new Error('outside the root');
       if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
@@ -631,6 +648,32 @@ async function modelLoading(context, base, expected) {
   await p2.waitForFunction(() => document.getElementById('cache-info').dataset.files === '0', null, { timeout: 30_000 });
   const left = await p2.evaluate(async () => (await caches.has('zoo-prune-web-models-v1')) ? (await (await caches.open('zoo-prune-web-models-v1')).keys()).length : 0);
   check('Clear cached models empties the cache', cachedBefore === '5' && left === 0, `${cachedBefore} files before, ${left} after`);
+
+  // a slow download: its progress bar moves through intermediate values; Cancel ends it, keeps the
+  // current model, caches the complete small files but not the partial weights
+  const name5 = 'SmolVLM-500M-Instruct';
+  FAKEHUB.slow.add(`${name5}/model.safetensors`);
+  await p2.click(`.hub-load[data-name="${name5}"]`);
+  await p2.waitForFunction(() => {
+    const li = document.querySelector('#download-files li[data-file="model.safetensors"]');
+    return li && Number(li.dataset.loaded) > 0 && Number(li.dataset.loaded) < Number(li.dataset.total);
+  }, null, { timeout: 60_000, polling: 20 });
+  const mid = await p2.$eval('#download-files li[data-file="model.safetensors"]', (l) => ({ loaded: Number(l.dataset.loaded),
+    total: Number(l.dataset.total), bar: l.querySelector('progress').value, text: l.querySelector('.bytes').textContent }));
+  log(`slow download, mid-way: ${JSON.stringify(mid)}`);
+  await p2.click('#download-cancel');
+  const cancelled = await p2.evaluate(async (nm) => {
+    const c = await caches.open('zoo-prune-web-models-v1');
+    const keys = (await c.keys()).map((r) => new URL(r.url).pathname).filter((u) => u.includes(nm));
+    return { state: document.getElementById('download').dataset.state, title: document.getElementById('download-title').textContent,
+      status: document.getElementById('status').dataset.state, retry: !document.getElementById('download-retry').hidden, keys };
+  }, name5);
+  FAKEHUB.slow.clear();
+  check('a download shows its bytes as they arrive (a bar between 0 and 1)', mid.total === statSync(path.join(ROOT, MODEL, 'model.safetensors')).size
+    && mid.bar > 0 && mid.bar < 1 && / of /.test(mid.text), JSON.stringify(mid));
+  check('Cancel ends a download: the current model stays, the partial weights are not cached, Retry offered', cancelled.state === 'cancelled'
+    && cancelled.status === 'ready' && cancelled.retry && cancelled.keys.length === 4 && !cancelled.keys.some((k) => k.endsWith('model.safetensors')),
+    JSON.stringify(cancelled));
 
   // local files: a whole folder loads; a partial one is refused with the missing names
   const local = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json'].map((f) => path.join(ROOT, MODEL, f));
