@@ -140,6 +140,9 @@ fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
     x * cos.clone().unsqueeze::<4>() + rotated * sin.clone().unsqueeze::<4>()
 }
 
+/// Query rows per causal attention call in a prefill (see `TextAttention::forward`).
+const CAUSAL_BLOCK: usize = 256;
+
 impl TextAttention {
     /// x [1, s, d]; positions start at the cache length of this layer.
     fn forward(
@@ -174,8 +177,25 @@ impl TextAttention {
                 attention(q.reshape([b, kvh, g, hd]), k, v, None, None, opts).reshape([b, 1, h * hd])
             } else {
                 let rep = |t: Tensor<4>| t.unsqueeze_dim::<5>(2).expand([b, kvh, g, l, hd]).reshape([b, h, l, hd]);
+                let (k, v) = (rep(k), rep(v));
                 let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-                attention(q, rep(k), rep(v), None, None, opts).swap_dims(1, 2).reshape([b, s, h * hd])
+                // Query blocks see only the keys up to their last row: the causal triangle's
+                // masked upper half is skipped instead of computed and discarded (flex's kernel
+                // does not skip masked tiles). Each call stays bottom-right aligned.
+                let parts: Vec<Tensor<4>> = (0..s)
+                    .step_by(CAUSAL_BLOCK)
+                    .map(|i0| {
+                        let n = CAUSAL_BLOCK.min(s - i0);
+                        let kl = past + i0 + n;
+                        let (qb, kb, vb) = if n == s {
+                            (q.clone(), k.clone(), v.clone())
+                        } else {
+                            (q.clone().narrow(2, i0, n), k.clone().narrow(2, 0, kl), v.clone().narrow(2, 0, kl))
+                        };
+                        attention(qb, kb, vb, None, None, opts.clone())
+                    })
+                    .collect();
+                Tensor::cat(parts, 2).swap_dims(1, 2).reshape([b, s, h * hd])
             };
             return (self.o_proj.forward(out), None);
         }
