@@ -1094,10 +1094,14 @@ function drawOverlay() {
   const ctx = c.getContext('2d');
   const img = el.preview;
   const dpr = window.devicePixelRatio || 1;
-  c.width = Math.max(1, Math.round(img.clientWidth * dpr));
-  c.height = Math.max(1, Math.round(img.clientHeight * dpr));
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  // a canvas is only resized when its size changes (resizing reallocates it)
+  const cw = Math.max(1, Math.round(img.clientWidth * dpr));
+  const ch = Math.max(1, Math.round(img.clientHeight * dpr));
+  if (c.width !== cw) c.width = cw;
+  if (c.height !== ch) c.height = ch;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, c.width, c.height);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const enc = state.encoding;
   const rk = state.ranking;
   const usable = enc && rk && enc.imageVersion === state.imageVersion && rk.order.length === enc.visual_tokens
@@ -1134,9 +1138,11 @@ function drawOverlay() {
     const gh = Math.max(1, Math.round((gw * img.naturalHeight) / img.naturalWidth));
     g.style.width = `${gw}px`;
     g.style.height = `${gh}px`;
-    g.width = Math.round(gw * dpr);
-    g.height = Math.round(gh * dpr);
+    if (g.width !== Math.round(gw * dpr)) g.width = Math.round(gw * dpr);
+    if (g.height !== Math.round(gh * dpr)) g.height = Math.round(gh * dpr);
     const gctx = g.getContext('2d');
+    gctx.setTransform(1, 0, 0, 1, 0, 0);
+    gctx.clearRect(0, 0, g.width, g.height);
     gctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     gctx.drawImage(img, 0, 0, gw, gh);
     keptGlobal = drawTokens(gctx, { x: 0, y: 0, s: gw / img.naturalWidth }, enc.grid_tokens, n, { ...view, numbers: false });
@@ -1154,8 +1160,13 @@ function drawOverlay() {
     budget: rk.budget,
     seed: String(rk.input.params.seed),
     mode,
-    order: rk.order.join(','),
   });
+  // the order (for tests and tools) is written once per ranking, not on every slider move
+  if (c.dataset.orderOf !== rk.key || state.orderShown !== rk) {
+    c.dataset.order = rk.order.join(',');
+    c.dataset.orderOf = rk.key;
+    state.orderShown = rk;
+  }
   const split = enc.grid_tokens < n ? ` (${enc.rows}×${enc.cols} tiles + global image)` : '';
   const why = current ? '' : state.failed ? ' (not updated: see the error)' : ' (updating…)';
   el.keepLabel.textContent = `${rk.method}${why}: keeping ${kept} of ${n} visual tokens` +
