@@ -191,7 +191,7 @@ impl Sizes {
                 "hidden_act": "silu",
                 "rms_norm_eps": 1e-5,
                 "rope_theta": 10000.0,
-                "max_position_embeddings": 1024,
+                "max_position_embeddings": 2048,
                 "attention_bias": false,
                 "mlp_bias": false,
                 "tie_word_embeddings": false,
