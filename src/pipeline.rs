@@ -127,6 +127,12 @@ impl Vlm {
             progress(end, n);
             start = end;
         }
+        self.assemble(img, parts)
+    }
+
+    /// Joins the encoded chunks of `img`'s tiles (in tile order) into one [`EncodedImage`]. For a
+    /// caller that encodes tile by tile itself (the page, which reports progress between tiles).
+    pub fn assemble(&self, img: ProcessedImage, mut parts: Vec<EncodedTiles>) -> EncodedImage {
         let tiles = if parts.len() == 1 {
             parts.pop().unwrap()
         } else {

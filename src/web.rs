@@ -404,7 +404,16 @@ impl WebModel {
     /// visual_tokens, grid_tokens (the leading tokens that belong to the tile grid; the rest are
     /// the global image's), image_width, image_height, token_rects ([x, y, w, h] in original-image
     /// pixels, one per visual token in prompt order), prompt_tokens, preprocess_ms, encode_ms.
-    pub async fn encode(&mut self, image: Vec<u8>, question: String, max_grid: u32) -> Result<String, JsError> {
+    ///
+    /// `on_progress(done, total)` is called after each tile has been computed (its output read
+    /// back), so the page can show how far encoding is.
+    pub async fn encode(
+        &mut self,
+        image: Vec<u8>,
+        question: String,
+        max_grid: u32,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<String, JsError> {
         self.gen = None;
         self.session = None;
         self.ranked = None;
@@ -417,9 +426,19 @@ impl WebModel {
         let ids = self.vlm.prompt_ids(&question, &processed).map_err(js)?;
         let question_ids = self.vlm.tokenizer.encode(question.trim()).map_err(js)?;
         let t1 = perf_now();
-        let encoded = self.vlm.encode(processed, 1, &[], |_, _| {});
-        // Wait for the device so that encode_ms covers the encoder's work (async readback of one row).
-        read_floats(encoded.features().narrow(0, 0, 1)).await.map_err(js)?;
+        let total = processed.num_tiles;
+        let mut parts = Vec::with_capacity(total);
+        for i in 0..total {
+            let part = self.vlm.model.encode(self.vlm.pixels(&processed, i..i + 1), &[]);
+            // Wait for the device (async readback of one value) so that progress and encode_ms
+            // follow the encoder's work rather than the queueing of it.
+            read_floats(part.features.clone().reshape([-1]).narrow(0, 0, 1)).await.map_err(js)?;
+            parts.push(part);
+            if let Some(f) = &on_progress {
+                let _ = f.call2(&JsValue::NULL, &JsValue::from(i + 1), &JsValue::from(total));
+            }
+        }
+        let encoded = self.vlm.assemble(processed, parts);
         let t2 = perf_now();
         self.session = Some(Session { encoded, ids, question_ids, preprocess_ms: t1 - t0, encode_ms: t2 - t1 });
         Ok(self.encoding_json())
@@ -555,7 +574,7 @@ impl WebModel {
         max_grid: u32,
         max_new_tokens: u32,
     ) -> Result<(), JsError> {
-        self.encode(image, question, max_grid).await?;
+        self.encode(image, question, max_grid, None).await?;
         let session = self.session.as_ref().expect("encode succeeded");
         self.t_ask = perf_now();
         let features = session.encoded.features();

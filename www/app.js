@@ -26,6 +26,9 @@ const el = {
   status: $('status'),
   note: $('model-note'),
   preview: $('preview'),
+  encodeProgressBox: $('encode-progress-box'),
+  encodeProgress: $('encode-progress'),
+  encodeProgressText: $('encode-progress-text'),
   imageName: $('image-name'),
   file: $('image-file'),
   dropZone: $('drop-zone'),
@@ -138,6 +141,18 @@ const state = {
   lastAsk: null, // {ratio, question} of the answer in progress
 };
 
+// Encoding runs tile by tile in the Worker; each finished tile moves the bar.
+function showEncodeProgress(done, total) {
+  el.encodeProgressBox.hidden = done >= total;
+  el.encodeProgress.max = total;
+  el.encodeProgress.value = done;
+  el.encodeProgressText.textContent = `encoding the image: tile ${done} of ${total}`;
+  // what the latest encoding reported (the e2e test reads it)
+  const p = state.encodeProgress && state.encodeProgress.open ? state.encodeProgress : { calls: 0, open: true };
+  Object.assign(p, { done, total, calls: p.calls + 1 });
+  state.encodeProgress = p;
+}
+
 function setStatus(text, kind) {
   el.status.textContent = text;
   if (kind) el.status.dataset.state = kind;
@@ -240,7 +255,12 @@ function onWorkerMessage(m) {
       state.tiling = m;
       showTiling();
       break;
+    case 'encode-progress':
+      if (m.id === state.seq) showEncodeProgress(m.done, m.total);
+      break;
     case 'encoded':
+      el.encodeProgressBox.hidden = true;
+      if (state.encodeProgress) state.encodeProgress.open = false;
       state.encoding = { ...m.encoding, imageVersion: m.imageVersion, maxGrid: m.maxGrid };
       state.ranking = null;
       showTiling();
@@ -286,6 +306,7 @@ function onWorkerMessage(m) {
     case 'error': {
       // errors of superseded requests are not news
       if (m.id !== undefined && m.id !== state.seq) return;
+      el.encodeProgressBox.hidden = true;
       state.failed = true;
       state.sweep = null;
       const kind = failureKind(m.message);
@@ -309,6 +330,7 @@ function onWorkerMessage(m) {
     }
     case 'fatal': {
       // the wasm instance is dead: say why, keep everything on screen, offer a reload
+      el.encodeProgressBox.hidden = true;
       const kind = failureKind(m.message);
       if (state.worker) state.worker.terminate();
       state.worker = null;

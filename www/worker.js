@@ -19,6 +19,7 @@
 //                 {type:'progress', file, loaded, total, fromCache, absent, done}   (model files)
 //                 {type:'loaded', backend, adapter, fallbackReason, info, loadMs}
 //                 {type:'tiling', width, height, choices}
+//                 {type:'encode-progress', id, done, total}   after each encoded tile
 //                 {type:'encoded', id, imageVersion, maxGrid, encoding}
 //                 {type:'ranked', id, key, input (without the image), ranking}   (key: see rankingKey)
 //                 {type:'prepared', id}
@@ -308,7 +309,8 @@ async function prepare(id, input) {
     rankKey = null;
     status('encoding the image…');
     encoding = await step('encoding the image',
-      async () => JSON.parse(await model.encode(new Uint8Array(image), question, maxGrid)));
+      async () => JSON.parse(await model.encode(new Uint8Array(image), question, maxGrid,
+        (done, total) => post({ type: 'encode-progress', id, done, total }))));
     encodedKey = eKey;
     encodedQuestion = question;
     post({ type: 'encoded', id, imageVersion, maxGrid, encoding });

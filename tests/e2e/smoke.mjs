@@ -289,6 +289,21 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   check('the tiling menu shows every choice\'s visual tokens; the chosen one\'s equals the encoding\'s',
     tiling.length === 5 && tiling.every((t) => Number(t.tokens) > 0 && t.text.includes(`${t.tokens} tokens`))
       && Number(tiling.find((t) => t.v === '0').tokens) === w.total, `${w.total} encoded; ${tiling.map((t) => t.text).join(' | ')}`);
+  // ---- encoding progress: one report per tile, then the bar goes away
+  const encodedWith = (g) => page.waitForFunction((grid) => {
+    const st = window.__zpw.state;
+    return !document.getElementById('error').hidden || (st.encoding && st.encoding.maxGrid === grid);
+  }, g, { timeout: ANSWER_TIMEOUT, polling: 50 });
+  await page.selectOption('#grid', '1');
+  await encodedWith(1);
+  await page.selectOption('#grid', '0');
+  await encodedWith(0);
+  w = await waitRanked(page, seedParams);
+  const prog = await page.evaluate(() => ({ p: window.__zpw.state.encodeProgress, tiles: window.__zpw.state.encoding.tiles,
+    hidden: document.getElementById('encode-progress-box').hidden }));
+  check('encoding reports each tile as it finishes (tile k of n), then hides the bar',
+    prog.p && prog.tiles > 1 && prog.p.calls === prog.tiles && prog.p.done === prog.tiles && prog.p.total === prog.tiles && prog.hidden,
+    JSON.stringify(prog));
 
   // ---- method parameters, typed with the keyboard: m = 8 reaches the ranking = the CLI's --m 8
   const labelled = await page.$$eval('#method-params-body input, #method-params-body select',
