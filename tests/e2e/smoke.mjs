@@ -300,7 +300,7 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   await encodedWith(0);
   w = await waitRanked(page, seedParams);
   const prog = await page.evaluate(() => ({ p: window.__zpw.state.encodeProgress, tiles: window.__zpw.state.encoding.tiles,
-    hidden: document.getElementById('encode-progress-box').hidden }));
+    hidden: getComputedStyle(document.getElementById('encode-progress-box')).display === 'none' }));
   check('encoding reports each tile as it finishes (tile k of n), then hides the bar',
     prog.p && prog.tiles > 1 && prog.p.calls === prog.tiles && prog.p.done === prog.tiles && prog.p.total === prog.tiles && prog.hidden,
     JSON.stringify(prog));
