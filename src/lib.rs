@@ -5,6 +5,8 @@ pub mod builtin;
 pub mod config;
 pub mod device;
 pub mod error;
+#[cfg(not(target_family = "wasm"))]
+pub mod evaluate;
 pub mod generate;
 pub mod model;
 pub mod overlay;

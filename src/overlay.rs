@@ -39,9 +39,14 @@ pub fn overlay_png(img: &RgbImage, rects: &[Rect], kept: &[bool], grid_tokens: u
             }
         }
     }
+    png_rgb(&out, w, h)
+}
+
+/// RGB8 pixels (row-major) as PNG bytes.
+pub fn png_rgb(rgb: &[u8], w: usize, h: usize) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     let enc = image::codecs::png::PngEncoder::new(&mut buf);
-    image::ImageEncoder::write_image(enc, &out, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| Error::Image(format!("cannot encode the overlay PNG: {e}")))?;
+    image::ImageEncoder::write_image(enc, rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+        .map_err(|e| Error::Image(format!("cannot encode a PNG: {e}")))?;
     Ok(buf)
 }

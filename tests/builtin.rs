@@ -204,3 +204,118 @@ fn training_steps_lower_the_answer_loss_through_every_part_of_the_model() {
     let l1: f32 = batch_loss(&model.valid(), &data, &refs).unwrap().loss.into_scalar();
     assert!(l1 < 0.5 * l0, "loss {l0} -> {l1} after 25 steps on one batch");
 }
+
+#[test]
+fn grouped_questions_share_the_image_prefix_with_the_same_numbers_as_one_prompt_each() {
+    // group_loss runs the image prefix once and repeats its KV cache for every question; the
+    // per-question losses and logits must be those of each full prompt run on its own.
+    let sizes = Sizes::tiny();
+    let config = sizes.config();
+    let device = Device::flex();
+    let model = Idefics3::load(&config, &builtin::serialize_f32(&builtin::init_tensors(&config, 5)), &device).unwrap();
+    let data = DataSource::builtin(&sizes);
+    let groups: Vec<Vec<Example>> = (0..3).map(|i| data.group(Split::Train, 100 + i, 4).unwrap()).collect();
+    // the first question of a group is the one `example` samples; the group is about one scene
+    assert_eq!(groups[1][0].qa, data.example(Split::Train, 101).unwrap().qa);
+    assert!(groups.iter().all(|g| g.iter().all(|e| e.scene == g[0].scene)));
+    let refs: Vec<Vec<&Example>> = groups.iter().map(|g| g.iter().collect()).collect();
+    let grouped = builtin::group_loss(&model, &data, &refs, None).unwrap();
+    let flat: Vec<&Example> = groups.iter().flatten().collect();
+    let single = batch_loss(&model, &data, &flat).unwrap();
+    assert_eq!(grouped.targets, single.targets);
+    assert_eq!(grouped.rows, single.rows);
+    let a: Vec<f32> = grouped.logits.into_data().iter::<f32>().collect();
+    let b: Vec<f32> = single.logits.into_data().iter::<f32>().collect();
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-4, "grouped vs one prompt each: max |logit diff| {worst}");
+    let (la, lb): (f32, f32) = (grouped.loss.into_scalar(), single.loss.into_scalar());
+    assert!((la - lb).abs() <= 1e-5 * lb.abs().max(1.0), "loss {la} vs {lb}");
+    assert_eq!(grouped.features.dims(), [3, config.tokens_per_tile(), config.text_config.hidden_size]);
+
+    // asking for a layer's attention probabilities (the explicit attention path, which the
+    // training's attention supervision reads) changes no number, and every row is a causal
+    // distribution over the prefix and the suffix so far
+    let with = builtin::group_loss(&model, &data, &refs, Some(1)).unwrap();
+    let c: Vec<f32> = with.logits.into_data().iter::<f32>().collect();
+    let worst = a.iter().zip(&c).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-4, "explicit vs fused attention: max |logit diff| {worst}");
+    let probs = with.attention_probs.expect("attention probabilities");
+    let [q, h, s, l] = probs.dims();
+    assert_eq!((q, h), (12, config.text_config.num_attention_heads));
+    let p = l - s; // prefix length
+    assert_eq!(with.image_start, 5);
+    let v: Vec<f32> = probs.into_data().iter::<f32>().collect();
+    for row in 0..q * h * s {
+        let r = &v[row * l..(row + 1) * l];
+        let i = row % s;
+        assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!(r[p + i + 1..].iter().all(|&x| x == 0.0), "row {row} sees a later position");
+    }
+}
+
+#[test]
+fn attention_targets_point_at_the_named_objects() {
+    let cfg = builtin::scene_config();
+    let block = 16;
+    let mut n = 0;
+    for i in 0..60 {
+        let seed = scene_seed(Split::Train, i);
+        let scene = Scene::generate(seed, &cfg);
+        for qa in scene.questions(seed) {
+            let words = tokenize(&qa.question);
+            for (w, toks) in builtin::attention_targets(&scene, &qa, block) {
+                assert!(w < words.len() && !toks.is_empty());
+                // every target token is one of the objects the question is about, by its label
+                let labels = builtin::token_labels(&scene, block);
+                for t in &toks {
+                    assert!(qa.about.iter().any(|&o| builtin::object_tokens(&scene, o, block).contains(t)));
+                    assert_ne!(labels[*t][0], 0, "{}: token {t} has no object", qa.question);
+                }
+                n += 1;
+            }
+            // colour questions: the shape word points at the object, so does "?"
+            if qa.kind == QaKind::ColourOfShape {
+                let t = builtin::attention_targets(&scene, &qa, block);
+                assert_eq!(t.len(), 2);
+                assert_eq!((t[0].0, t[1].0), (words.len() - 2, words.len() - 1));
+                assert_eq!(t[0].1, builtin::object_tokens(&scene, qa.about[0], block));
+            }
+        }
+    }
+    assert!(n > 1000, "{n} targets");
+}
+
+#[test]
+fn token_labels_name_the_object_under_each_visual_token() {
+    let cfg = builtin::scene_config();
+    let block = 16; // the built-in model: 16 px patches, no pixel shuffle, on a 128 px tile
+    for i in 0..50 {
+        let scene = Scene::generate(scene_seed(Split::Train, i), &cfg);
+        let labels = builtin::token_labels(&scene, block);
+        assert_eq!(labels.len(), (TILE / block) * (TILE / block));
+        for o in &scene.objects {
+            // the token holding the object's centre pixel is labelled with this object (objects
+            // never share a square of 16 px in a way that hides a centre: they are placed apart)
+            let t = (o.cy / block) * (TILE / block) + o.cx / block;
+            let c = 1 + zoo_prune_web::scenes::Colour::ALL.iter().position(|&k| k == o.colour).unwrap();
+            let s = 1 + zoo_prune_web::scenes::Shape::ALL.iter().position(|&k| k == o.shape).unwrap();
+            assert_eq!((labels[t][0], labels[t][1]), (c, s), "scene {i}: {o:?} at token {t}");
+        }
+        // every labelled token is covered by an object of that colour for at least 1/16 of it,
+        // and unlabelled squares have no object pixel majority of that size
+        for (t, l) in labels.iter().enumerate() {
+            let (hb, wb) = (t / (TILE / block), t % (TILE / block));
+            let covered = |o: &zoo_prune_web::scenes::Object| {
+                (hb * block..(hb + 1) * block)
+                    .flat_map(|y| (wb * block..(wb + 1) * block).map(move |x| (x, y)))
+                    .filter(|&(x, y)| o.covers(x, y))
+                    .count()
+            };
+            let best = scene.objects.iter().map(covered).max().unwrap_or(0);
+            assert_eq!(l[0] != 0, best * 16 >= block * block, "scene {i} token {t}");
+            assert!(l.iter().zip(builtin::LABEL_CLASSES).all(|(&v, c)| v < c));
+        }
+        let centres = labels.iter().filter(|l| l[3] == 1).count();
+        assert!(centres >= 1 && centres <= scene.objects.len(), "scene {i}: {centres} centre tokens");
+    }
+}

@@ -5,7 +5,11 @@
 // read that stored ranking, so moving the slider never talks to the Worker. "Ask" sends the
 // current method, parameters, budget mode, seed and ratio.
 
-const BUILTIN_MODEL = '../tests/fixtures/tiny_tiles/';
+// The project's own model, trained on synthetic scenes (src/bin/train.rs), and held-out scenes
+// for it (written by `evaluate --samples`: PNGs + scenes.json with each scene's question and answer).
+const BUILTIN_MODEL = '../assets/builtin-model/';
+const BUILTIN_LABEL = 'assets/builtin-model (built-in)';
+const SCENES_DIR = '../assets/scenes/';
 const HUB_DEFAULT = 'https://huggingface.co/HuggingFaceTB/';
 const MODEL_CACHE = 'zoo-prune-web-models-v1'; // worker.js writes it, the page lists and clears it
 // The largest side an image keeps: bigger ones are downscaled while decoding (createImageBitmap).
@@ -33,6 +37,8 @@ const el = {
   file: $('image-file'),
   dropZone: $('drop-zone'),
   samples: $('samples'),
+  scenes: $('scenes'),
+  scenesTitle: $('scenes-title'),
   question: $('question'),
   maxTokens: $('max-tokens'),
   grid: $('grid'),
@@ -105,7 +111,7 @@ function initialSource() {
   if (base.origin !== location.origin) {
     throw new Error(`the model must come from this server (${location.origin}), not ${base.origin}`);
   }
-  return { kind: 'url', base: base.href, builtin: !param, label: param || 'tests/fixtures/tiny_tiles (built-in)' };
+  return { kind: 'url', base: base.href, builtin: !param, label: param || BUILTIN_LABEL };
 }
 
 const state = {
@@ -391,9 +397,11 @@ function newWorker(source) {
 function showModelNote(source) {
   el.note.hidden = !source.builtin;
   el.note.textContent = source.builtin
-    ? 'The built-in model is tests/fixtures/tiny_tiles: a tiny randomly initialised test checkpoint (about 1 MB). ' +
-      'Its answers are meaningless tokens; it only shows that the whole pipeline (image → tiles → vision encoder → ' +
-      'language model → streamed text) runs in this browser. Load SmolVLM from the Model panel for real answers.'
+    ? 'The built-in model is this project\'s own small SmolVLM-architecture model (1.2 M parameters, 5 MB), trained ' +
+      'here on synthetic scenes of coloured shapes. It answers one-word questions about such scenes: pick one under ' +
+      '"Scenes" (colour, shape, how many, is there, left or right, small or large, and what is next to what). ' +
+      'Prune the tokens of the object a question is about and its answer goes wrong. On photos its answers are ' +
+      'meaningless: load SmolVLM from the Model panel for those.'
     : '';
 }
 
@@ -580,7 +588,7 @@ for (const b of document.querySelectorAll('.hub-load')) {
   });
 }
 el.builtinLoad.addEventListener('click', () => {
-  loadReplacement({ kind: 'url', base: new URL(BUILTIN_MODEL, location.href).href, builtin: true, label: 'tests/fixtures/tiny_tiles (built-in)' });
+  loadReplacement({ kind: 'url', base: new URL(BUILTIN_MODEL, location.href).href, builtin: true, label: BUILTIN_LABEL });
 });
 // Cancel: the loading Worker is ended; files already complete stay cached, a partial one is not kept.
 el.downloadCancel.addEventListener('click', () => {
@@ -753,11 +761,13 @@ el.preview.addEventListener('load', () => {
   drawOverlay();
 });
 
+const sameQuestion = (a, b) => a.trim().toLowerCase().replace(/\s+/g, ' ') === b.trim().toLowerCase().replace(/\s+/g, ' ');
+
 async function loadSample(s) {
   try {
     const res = await fetch(s.url);
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    await takeImage(await res.blob(), `sample: ${s.name}`);
+    if (await takeImage(await res.blob(), `sample: ${s.name}`)) state.truth = s.answer ? s : null;
   } catch (e) {
     showError(`The sample image ${s.name} could not be fetched: ${e.message}`);
   }
@@ -786,6 +796,46 @@ function buildSamples() {
       loadSample(s);
     });
     el.samples.append(b);
+  }
+}
+
+// Held-out scenes for the built-in model: one per question kind, each with its question and the
+// generator's answer (shown in the comparison table's "true answer" column).
+let SCENES = [];
+async function buildScenes() {
+  try {
+    const res = await fetch(`${SCENES_DIR}scenes.json`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    SCENES = (await res.json()).map((x) => ({
+      url: `${SCENES_DIR}${x.file}`, name: x.file, label: x.kind.replace(/_/g, ' '), question: x.question, answer: x.answer,
+    }));
+  } catch (e) {
+    el.scenesTitle.textContent = `Scenes for the built-in model could not be loaded (${e.message}).`;
+    return;
+  }
+  for (const s of SCENES) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'sample scene';
+    b.dataset.scene = s.name;
+    b.title = `${s.question} (answer: ${s.answer})`;
+    const img = document.createElement('img');
+    img.src = s.url;
+    img.alt = '';
+    const cap = document.createElement('span');
+    cap.textContent = s.label;
+    b.append(img, cap);
+    b.addEventListener('click', () => {
+      el.file.value = '';
+      // a scene brings its own question unless the person wrote one of their own
+      const q = el.question.value;
+      if (!q.trim() || SAMPLES.some((x) => x.question === q) || SCENES.some((x) => sameQuestion(x.question, q))) {
+        el.question.value = s.question;
+        onQuestionChange();
+      }
+      loadSample(s);
+    });
+    el.scenes.append(b);
   }
 }
 
@@ -1381,6 +1431,11 @@ function addRow(t, answer, stopped) {
   cell(fmt(t.tokens_per_s, 1), 'num');
   cell(t.kv_cache_bytes ? bytesText(t.kv_cache_bytes) : '–', 'num');
   cell(`${answer}${stopped ? ' [stopped]' : ''}`, 'answer-cell');
+  // a held-out scene asked its own question: the generator's answer, and whether this one matches
+  const truth = state.truth && sameQuestion(state.truth.question, state.lastQuestion || '') ? state.truth.answer : null;
+  const right = truth !== null && answer.trim().toLowerCase() === truth;
+  const tdTruth = cell(truth === null ? '–' : `${truth} ${right ? '✓' : '✗'}`, truth === null ? '' : right ? 'right' : 'wrong');
+  if (truth !== null) tdTruth.dataset.right = String(right);
   tr.dataset.kept = String(t.kept_tokens);
   tr.dataset.method = t.method || '';
   // what else decided this row, on hover: the question, the image, the parameters
@@ -1510,9 +1565,19 @@ window.__zpw = {
 readUrl();
 buildSamples();
 listCache();
+let first = null;
 try {
-  startWorker(initialSource());
+  first = initialSource();
+  startWorker(first);
 } catch (e) {
   setStatus(`The model could not be loaded: ${e.message}`, 'failed');
 }
-loadSample(SAMPLES[0]);
+// the built-in model starts on a held-out scene with its question; another model on the photo
+buildScenes().then(() => {
+  const scene = first && first.builtin && SCENES[0];
+  if (scene && (!el.question.value.trim() || SAMPLES.some((x) => x.question === el.question.value))) {
+    el.question.value = scene.question;
+    onQuestionChange();
+  }
+  loadSample(scene || SAMPLES[0]);
+});

@@ -101,12 +101,17 @@ pub struct ForwardOptions {
     /// Stop after this layer (its output is returned without the final norm being meaningful for
     /// logits): FastV only needs the early layers.
     pub stop_after_layer: Option<usize>,
+    /// Return every query's attention probabilities at this layer (training: the built-in model's
+    /// attention supervision).
+    pub attention_probs_at: Option<usize>,
 }
 
 pub struct ForwardOutput {
     /// Final-norm hidden states [1, seq_out, hidden] (seq_out < seq_in after a drop).
     pub hidden: Tensor<3>,
     pub last_query_attention: Option<Tensor<1>>,
+    /// [b, heads, s, cache + s] when `attention_probs_at` asked for them.
+    pub attention_probs: Option<Tensor<4>>,
 }
 
 /// cos and sin tables [seq, head_dim] for positions start..start+seq, as HF computes them (f32).
@@ -151,7 +156,8 @@ impl TextAttention {
         cache: &mut Option<(Tensor<4>, Tensor<4>)>,
         rope: &(Tensor<2>, Tensor<2>),
         want_last_query: bool,
-    ) -> (Tensor<3>, Option<Tensor<1>>) {
+        want_probs: bool,
+    ) -> (Tensor<3>, Option<Tensor<1>>, Option<Tensor<4>>) {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
         let g = h / kvh;
@@ -167,7 +173,7 @@ impl TextAttention {
         };
         *cache = Some((k.clone(), v.clone()));
         let l = past + s;
-        if !want_last_query {
+        if !want_last_query && !want_probs {
             // The backend's fused attention. Query heads h = kv * g + j share kv head `kv` (HF
             // repeat_kv). One new token: its g query heads are g rows against the shared K, V (no
             // copy). Several: causal (bottom-right aligned, i.e. key j visible to query i iff
@@ -197,9 +203,10 @@ impl TextAttention {
                     .collect();
                 Tensor::cat(parts, 2).swap_dims(1, 2).reshape([b, s, h * hd])
             };
-            return (self.o_proj.forward(out), None);
+            return (self.o_proj.forward(out), None, None);
         }
-        // The explicit path, when FastV needs the last query's attention row.
+        // The explicit path, when FastV needs the last query's attention row (or training wants
+        // every row).
         // Query heads are grouped by kv head instead of copying K and V.
         let q = q.reshape([b, kvh, g * s, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
@@ -224,8 +231,9 @@ impl TextAttention {
                 .mean_dim(1)
                 .reshape([l])
         });
+        let all = want_probs.then(|| probs.clone().reshape([b, h, s, l]));
         let out = probs.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd]);
-        (self.o_proj.forward(out), last)
+        (self.o_proj.forward(out), last, all)
     }
 }
 
@@ -313,6 +321,7 @@ impl TextModel {
         let device = embeds.device();
         let mut x = embeds;
         let mut last_query_attention = None;
+        let mut attention_probs = None;
         let mut rope: Option<(usize, usize, (Tensor<2>, Tensor<2>))> = None;
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(drop) = &opts.drop {
@@ -330,12 +339,16 @@ impl TextModel {
                 _ => rope_tables(start, s, self.head_dim, self.rope_theta, &device),
             };
             let want = opts.last_query_attention_at == Some(i);
-            let (a, last) = layer.self_attn.forward(
+            let (a, last, probs) = layer.self_attn.forward(
                 layer.input_layernorm.forward(x.clone()),
                 &mut cache.layers[i],
                 &tables,
                 want,
+                opts.attention_probs_at == Some(i),
             );
+            if probs.is_some() {
+                attention_probs = probs;
+            }
             rope = Some((start, s, tables));
             if last.is_some() {
                 last_query_attention = last;
@@ -346,7 +359,7 @@ impl TextModel {
                 break;
             }
         }
-        ForwardOutput { hidden: self.norm.forward(x), last_query_attention }
+        ForwardOutput { hidden: self.norm.forward(x), last_query_attention, attention_probs }
     }
 
     /// hidden [.., hidden] -> logits [.., vocab]
