@@ -252,8 +252,6 @@ mod native {
             .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
             .init();
         let start = Instant::now();
-        // (since, questions, answer loss sum, aux loss sum, steps, teacher-forced exact)
-        let mut window = (Instant::now(), 0usize, 0.0f64, 0.0f64, 0usize, 0usize);
         let base = a.seed << 40;
         let mut best = -1.0f64;
         let mut step = 0;
@@ -313,7 +311,8 @@ mod native {
         // Phase 2: everything. Its scenes continue after phase 1's; its schedule starts anew.
         let offset = (vision_phase.steps * a.batch) as u64;
         step = 0;
-        window = (Instant::now(), 0, 0.0, 0.0, 0, 0);
+        // (since, questions, answer loss sum, aux loss sum, steps, teacher-forced exact)
+        let mut window = (Instant::now(), 0usize, 0.0f64, 0.0f64, 0usize, 0usize);
         while step < a.steps {
             let groups: Vec<Vec<Example>> = (0..a.batch)
                 .map(|j| data.group(Split::Train, base + offset + (step * a.batch + j) as u64, a.questions))

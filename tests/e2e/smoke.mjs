@@ -695,6 +695,9 @@ async function modelLoading(context, base, expected) {
   const status2 = await p2.textContent('#status');
   check('the hub model is in use, the status line names it with its size and adapter', status2.includes(name) && /parameters/.test(status2) && /backend: /.test(status2), status2);
   await p2.screenshot({ path: path.join(OUT, 'model-download.png'), fullPage: false });
+  // this page opened on the built-in model and its first scene: ask about the photo the CLI used
+  await p2.click('[data-sample="photo.png"]');
+  await p2.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 30_000 });
   const r2 = await askAndWait(p2, { question: QUESTION, ratio: 1 });
   check('the downloaded model answers (the fake hub serves the test model: the CLI\'s answer)', r2.error === null && r2.answer === expected, r2.error || r2.answer);
 
