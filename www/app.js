@@ -773,29 +773,38 @@ async function loadSample(s) {
   }
 }
 
+// A sample's question replaces the question box unless the person wrote one of their own.
+function isSampleQuestion(q) {
+  return !q.trim() || SAMPLES.some((x) => x.question === q) || SCENES.some((x) => sameQuestion(x.question, q));
+}
+
+// One button of a sample row: a thumbnail and a caption; a click brings the image and its question.
+function sampleButton(s, { cls, key, title }) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = cls;
+  b.dataset[key] = s.name;
+  b.title = title;
+  const img = document.createElement('img');
+  img.src = s.url;
+  img.alt = '';
+  const cap = document.createElement('span');
+  cap.textContent = s.label;
+  b.append(img, cap);
+  b.addEventListener('click', () => {
+    el.file.value = '';
+    if (isSampleQuestion(el.question.value)) {
+      el.question.value = s.question;
+      onQuestionChange();
+    }
+    loadSample(s);
+  });
+  return b;
+}
+
 function buildSamples() {
   for (const s of SAMPLES) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'sample';
-    b.dataset.sample = s.name;
-    b.title = `${s.label}: ${s.question}`;
-    const img = document.createElement('img');
-    img.src = s.url;
-    img.alt = '';
-    const cap = document.createElement('span');
-    cap.textContent = s.label;
-    b.append(img, cap);
-    b.addEventListener('click', () => {
-      el.file.value = '';
-      // a sample brings its own question unless the person wrote one of their own
-      if (SAMPLES.some((x) => x.question === el.question.value) || !el.question.value.trim()) {
-        el.question.value = s.question;
-        onQuestionChange();
-      }
-      loadSample(s);
-    });
-    el.samples.append(b);
+    el.samples.append(sampleButton(s, { cls: 'sample', key: 'sample', title: `${s.label}: ${s.question}` }));
   }
 }
 
@@ -814,28 +823,7 @@ async function buildScenes() {
     return;
   }
   for (const s of SCENES) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'sample scene';
-    b.dataset.scene = s.name;
-    b.title = `${s.question} (answer: ${s.answer})`;
-    const img = document.createElement('img');
-    img.src = s.url;
-    img.alt = '';
-    const cap = document.createElement('span');
-    cap.textContent = s.label;
-    b.append(img, cap);
-    b.addEventListener('click', () => {
-      el.file.value = '';
-      // a scene brings its own question unless the person wrote one of their own
-      const q = el.question.value;
-      if (!q.trim() || SAMPLES.some((x) => x.question === q) || SCENES.some((x) => sameQuestion(x.question, q))) {
-        el.question.value = s.question;
-        onQuestionChange();
-      }
-      loadSample(s);
-    });
-    el.scenes.append(b);
+    el.scenes.append(sampleButton(s, { cls: 'sample scene', key: 'scene', title: `${s.question} (answer: ${s.answer})` }));
   }
 }
 
@@ -1575,7 +1563,7 @@ try {
 // the built-in model starts on a held-out scene with its question; another model on the photo
 buildScenes().then(() => {
   const scene = first && first.builtin && SCENES[0];
-  if (scene && (!el.question.value.trim() || SAMPLES.some((x) => x.question === el.question.value))) {
+  if (scene && isSampleQuestion(el.question.value)) {
     el.question.value = scene.question;
     onQuestionChange();
   }
