@@ -759,7 +759,5 @@ pub fn greedy_answer(vlm: &crate::Vlm, scene: &Scene, question: &str, max_new_to
     let processed = vlm.preprocess(&scene_image(scene), None)?;
     let ids = vlm.prompt_ids(question, &processed)?;
     let enc = vlm.encode(processed, 1, &[], |_, _| {});
-    let mut gen = vlm.start_answer(&ids, enc.features(), &ForwardOptions::default(), max_new_tokens)?;
-    while pollster::block_on(gen.next_token(&vlm.model))?.is_some() {}
-    Ok(vlm.tokenizer.decode(&gen.produced)?.trim().to_string())
+    crate::evaluate::answer_all(vlm, &ids, &enc, max_new_tokens)
 }
