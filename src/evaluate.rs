@@ -231,7 +231,7 @@ pub fn evaluate(
         let ex = data.example(split, i as u64)?;
         let encoded = encode_for_pruning(vlm, &scene_image(&ex.scene))?;
         let ids = vlm.prompt_ids(&ex.qa.question, &encoded.processed)?;
-        let q_ids = vlm.tokenizer.encode(&ex.qa.question)?;
+        let q_ids = vlm.tokenizer.question_ids(&ex.qa.question)?;
         let n = encoded.features().dims()[0];
         tokens = n;
         let kind = by_kind

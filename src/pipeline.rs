@@ -182,6 +182,20 @@ impl Vlm {
         deep: Option<&DeepDrop>,
         max_new_tokens: usize,
     ) -> Result<Generation> {
+        let p = self.pruned_prefill(ids, features, keep, deep)?;
+        Ok(Generation::start(&self.model, p.embeds, &p.opts, max_new_tokens, self.tokenizer.eos_ids.clone()))
+    }
+
+    /// What the pruned prefill runs on: the prompt with only the kept `<image>` positions, its input
+    /// embeddings (kept visual tokens merged in order), and the deep drop if any. Positions are
+    /// contiguous (0..L-1), as the seeds' code does.
+    pub fn pruned_prefill(
+        &self,
+        ids: &[u32],
+        features: Tensor<2>,
+        keep: &[usize],
+        deep: Option<&DeepDrop>,
+    ) -> Result<PrunedPrefill> {
         let n = features.dims()[0];
         if keep.is_empty() || keep.iter().any(|&k| k >= n) || keep.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::Other(format!(
@@ -189,13 +203,22 @@ impl Vlm {
             )));
         }
         let image = self.config.image_token_id;
-        let pruned = prune_prompt(ids, image, keep);
+        let ids = prune_prompt(ids, image, keep);
         let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &self.device);
         let kept = if keep.len() == n { features } else { features.select(0, idx) };
-        let opts = ForwardOptions { drop: deep.map(|d| deep_layer_drop(&pruned, image, d)), ..Default::default() };
-        self.start_answer(&pruned, kept, &opts, max_new_tokens)
+        let opts = ForwardOptions { drop: deep.map(|d| deep_layer_drop(&ids, image, d)), ..Default::default() };
+        let embeds = self.model.merge_embeds(&ids, image, Some(kept))?;
+        Ok(PrunedPrefill { ids, embeds, opts })
     }
+}
+
+/// See [`Vlm::pruned_prefill`].
+pub struct PrunedPrefill {
+    pub ids: Vec<u32>,
+    /// [1, ids.len(), d_t]
+    pub embeds: Tensor<3>,
+    pub opts: ForwardOptions,
 }
 
 /// The prompt with only the kept `<image>` positions: `keep` holds ascending visual-token indices.

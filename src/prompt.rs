@@ -28,14 +28,17 @@ pub fn image_prompt(rows: usize, cols: usize, image_seq_len: usize) -> String {
     s
 }
 
-/// SmolVLM's chat template for one user turn holding an image then a question, with the generation
-/// prompt: `<|im_start|>User:<image>{question}<end_of_utterance>\nAssistant:`.
-pub fn chat_prompt(question: &str, image_text: &str) -> String {
-    format!("<|im_start|>User:{image_text}{question}{END_OF_UTTERANCE}\nAssistant:")
+/// SmolVLM's chat template (chat_template.json) for one user turn holding an image then a
+/// question, with the generation prompt: `<|im_start|>User:<image>{question}<end_of_utterance>\nAssistant:`.
+/// Returns the text before the question (image expanded) and the text after it.
+pub fn chat_prompt_parts(image_text: &str) -> (String, &'static str) {
+    (format!("<|im_start|>User:{image_text}"), "<end_of_utterance>\nAssistant:")
 }
 
 pub struct PromptTokenizer {
     pub tokenizer: Tokenizer,
+    /// The text of every special token: a question containing one is tokenised as typed text.
+    special_texts: Vec<String>,
     pub image_token_id: u32,
     pub eos_ids: Vec<u32>,
 }
@@ -63,24 +66,49 @@ impl PromptTokenizer {
                 eos_ids.push(e);
             }
         }
-        Ok(Self { tokenizer, image_token_id, eos_ids })
+        let special_texts =
+            tokenizer.get_added_tokens_decoder().into_values().filter(|t| t.special).map(|t| t.content).collect();
+        Ok(Self { tokenizer, special_texts, image_token_id, eos_ids })
     }
 
+    /// Token ids of `text`, special tokens written in it recognised (e.g. an answer in training).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| Error::Tokenizer(format!("cannot tokenise the prompt: {e}")))?;
-        Ok(enc.get_ids().to_vec())
+        encode_with(&self.tokenizer, text)
+    }
+
+    /// The question's own ids (outer whitespace trimmed), as typed text: `<image>` or
+    /// `<end_of_utterance>` written in a question are characters, not control tokens (HF's
+    /// `split_special_tokens=True`). Without such text this is the plain encoding; with it, a copy of
+    /// the tokenizer that splits special tokens is made for this call (rare; a permanent copy would
+    /// hold a second 49k-token vocabulary in the browser's memory).
+    pub fn question_ids(&self, question: &str) -> Result<Vec<u32>> {
+        let q = question.trim();
+        if self.special_texts.iter().any(|s| q.contains(s.as_str())) {
+            let mut literal = self.tokenizer.clone();
+            literal.set_encode_special_tokens(true);
+            encode_with(&literal, q)
+        } else {
+            encode_with(&self.tokenizer, q)
+        }
     }
 
     /// Token ids of the full prompt for `question` about an image of rows x cols tiles.
+    ///
+    /// The template's pieces and the question are tokenised apart and joined: special tokens split
+    /// the text before the pre-tokenizer runs, so this equals tokenising the whole prompt at once
+    /// (checked against Idefics3Processor on SmolVLM's real files), except that special tokens
+    /// typed in the question stay text. HF's processor refuses a question containing `<image>` (it
+    /// counts two images for one); here it is tokenised as the characters it is. The pieces get
+    /// no post-processor tokens (SmolVLM's tokenizer.json has no post-processor).
     pub fn prompt_ids(&self, question: &str, rows: usize, cols: usize, image_seq_len: usize) -> Result<Vec<u32>> {
-        let q = question.trim();
-        if q.is_empty() {
+        if question.trim().is_empty() {
             return Err(Error::Prompt("the question is empty: type a question about the image".into()));
         }
-        self.encode(&chat_prompt(q, &image_prompt(rows, cols, image_seq_len)))
+        let (head, tail) = chat_prompt_parts(&image_prompt(rows, cols, image_seq_len));
+        let mut ids = encode_with(&self.tokenizer, &head)?;
+        ids.extend(self.question_ids(question)?);
+        ids.extend(encode_with(&self.tokenizer, tail)?);
+        Ok(ids)
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
@@ -88,6 +116,13 @@ impl PromptTokenizer {
             .decode(ids, true)
             .map_err(|e| Error::Tokenizer(format!("cannot decode tokens: {e}")))
     }
+}
+
+fn encode_with(tok: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    let enc = tok
+        .encode(text, false)
+        .map_err(|e| Error::Tokenizer(format!("cannot tokenise the prompt: {e}")))?;
+    Ok(enc.get_ids().to_vec())
 }
 
 /// Turns a growing list of token ids into text pieces, so a stream shows words as they come

@@ -424,7 +424,7 @@ impl WebModel {
         let grid = if max_grid == 0 { None } else { Some(max_grid as usize) };
         let processed = self.vlm.preprocess(&img, grid).map_err(js)?;
         let ids = self.vlm.prompt_ids(&question, &processed).map_err(js)?;
-        let question_ids = self.vlm.tokenizer.encode(question.trim()).map_err(js)?;
+        let question_ids = self.vlm.tokenizer.question_ids(&question).map_err(js)?;
         let t1 = perf_now();
         let total = processed.num_tiles;
         let mut parts = Vec::with_capacity(total);
@@ -450,7 +450,7 @@ impl WebModel {
     pub fn set_question(&mut self, question: String) -> Result<u32, JsError> {
         let session = self.session.as_mut().ok_or_else(|| err("no image is encoded yet: call encode first"))?;
         let ids = self.vlm.prompt_ids(&question, &session.encoded.processed).map_err(js)?;
-        let question_ids = self.vlm.tokenizer.encode(question.trim()).map_err(js)?;
+        let question_ids = self.vlm.tokenizer.question_ids(&question).map_err(js)?;
         if session.ids != ids {
             session.ids = ids;
             session.question_ids = question_ids;

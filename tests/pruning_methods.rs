@@ -3,7 +3,6 @@
 
 mod common;
 
-use burn::tensor::{Tensor, TensorData};
 use common::*;
 use zoo_prune_web::generate::read_floats;
 use zoo_prune_web::pipeline::EncodedImage;
@@ -141,7 +140,9 @@ fn visionzip_scores_are_the_attention_each_token_receives() {
     for (a, b) in r.scores.iter().zip(&want) {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
-    assert!(r.scores[r.order[0]] >= r.scores[r.order[27]]);
+    // the whole order is by descending score (against transformers' attention maps:
+    // tests/smolvlm_files.rs)
+    assert!(r.order.windows(2).all(|w| r.scores[w[0]] >= r.scores[w[1]]));
 }
 
 #[test]
@@ -176,11 +177,12 @@ fn prompt_aware_relevance_is_cosine_to_the_question_embedding() {
 }
 
 #[test]
-fn fastv_scores_are_attention_probabilities_of_the_last_token() {
+fn fastv_orders_by_its_scores_and_reads_the_asked_layer() {
+    // The scores themselves are checked against transformers' attention maps (LLM layer 2 of the
+    // real-layout checkpoint) in tests/smolvlm_files.rs.
     let s = setup();
     let r = ranked(&s, &Method::FastV { layer: 1 }, BudgetMode::Global);
-    let total: f64 = r.scores.iter().sum();
-    assert!(r.scores.iter().all(|&v| v > 0.0) && total > 0.0 && total < 1.0, "sum {total}");
+    assert!(r.order.windows(2).all(|w| r.scores[w[0]] >= r.scores[w[1]]));
     let r2 = ranked(&s, &Method::FastV { layer: 2 }, BudgetMode::Global);
     assert_ne!(r.scores, r2.scores, "a different layer gives different attention");
 }
@@ -214,19 +216,8 @@ fn pruned_prefill_sees_only_the_kept_tokens() {
     let (len, bytes, _) = answer(&keep);
     assert_eq!(len, s.ids.len() - (n - keep.len()), "pruned tokens leave the prompt");
     assert!(bytes < bytes_full);
-    // a pruned prefill equals a forward over the hand-pruned prompt
-    let pruned_ids = zoo_prune_web::pipeline::prune_prompt(&s.ids, s.vlm.config.image_token_id, &keep);
-    let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
-    let kept = feats.clone().select(
-        0,
-        Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [keep.len()]), &s.vlm.device),
-    );
-    let mut g = s.vlm.start_answer(&pruned_ids, kept, &Default::default(), 6).unwrap();
-    let mut hand = vec![];
-    while let Some(t) = pollster::block_on(g.next_token(&s.vlm.model)).unwrap() {
-        hand.push(t);
-    }
-    assert_eq!(answer(&keep).2, hand);
+    // What the pruned prefill computes is checked against transformers fed the kept tokens as
+    // inputs_embeds in tests/smolvlm_files.rs.
     assert!(s.vlm.start_answer_pruned(&s.ids, feats.clone(), &[], None, 6).is_err());
     assert!(s.vlm.start_answer_pruned(&s.ids, feats, &[3, 1], None, 6).is_err());
 }

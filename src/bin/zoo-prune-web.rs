@@ -191,7 +191,7 @@ fn run(a: Args) -> Result<()> {
             other => return Err(Error::Other(format!("unknown budget mode {other:?}"))),
         };
         let k = parse_keep(&a.keep, n_vis)?;
-        let q_ids = vlm.tokenizer.encode(a.prompt.trim())?;
+        let q_ids = vlm.tokenizer.question_ids(&a.prompt)?;
         let t = Instant::now();
         let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
         let ranking = pollster::block_on(rank(method, &inputs, budget_mode))?;
