@@ -3,6 +3,7 @@
 
 mod common;
 
+use burn::tensor::Tensor;
 use common::*;
 use zoo_prune_web::generate::read_floats;
 use zoo_prune_web::pipeline::EncodedImage;
