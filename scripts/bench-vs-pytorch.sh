@@ -19,13 +19,8 @@ VENV="${BENCH_VENV:-.venv-bench}"
 MODEL="${BENCH_MODEL:-target/bench-smolvlm256m}"
 PY="$VENV/bin/python"
 
-if ! "$PY" -c "import torch, transformers, PIL, safetensors, numpy, tokenizers" 2>/dev/null; then
-  echo "bench-vs-pytorch: installing torch + transformers into $VENV (about 3 GB, several minutes)"
-  python3 -m venv "$VENV"
-  "$PY" -m pip install --quiet --upgrade pip
-  # the versions the parity fixtures were made with (tests/fixtures/*/reference.json)
-  "$PY" -m pip install --quiet "torch==2.15.*" "transformers==5.23.*" safetensors numpy pillow tokenizers
-fi
+. scripts/torch-venv.sh
+ensure_torch_venv "$VENV"
 
 if [ ! -f "$MODEL/model.safetensors" ]; then
   echo "bench-vs-pytorch: writing the random SmolVLM-256M-shaped checkpoint to $MODEL"

@@ -21,12 +21,8 @@ cd "$(dirname "$0")/.."
 
 VENV="${FIXTURE_VENV:-.venv-bench}"
 PY="$VENV/bin/python"
-if ! "$PY" -c "import torch, transformers, PIL, safetensors, numpy, tokenizers" 2>/dev/null; then
-  echo "make-fixtures: installing torch + transformers into $VENV (about 3 GB, several minutes)"
-  python3 -m venv "$VENV"
-  "$PY" -m pip install --quiet --upgrade pip
-  "$PY" -m pip install --quiet "torch==2.15.*" "transformers==5.23.*" safetensors numpy pillow tokenizers
-fi
+. scripts/torch-venv.sh
+ensure_torch_venv "$VENV"
 
 export HF_HUB_OFFLINE=1
 steps=("$@")
