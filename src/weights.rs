@@ -17,8 +17,41 @@ pub struct WeightMap<'a> {
     used: RefCell<BTreeSet<String>>,
 }
 
-fn describe_safetensors_error(e: safetensors::SafeTensorError, len: usize) -> Error {
+/// One entry of a safetensors header, read without safetensors' validation.
+#[derive(serde::Deserialize)]
+struct RawTensorInfo {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data_offsets: (usize, usize),
+}
+
+/// safetensors says only "invalid shape, data type, or offset for tensor": find which tensor's dtype
+/// and shape disagree with the byte range its offsets give it.
+fn tensor_with_wrong_length(bytes: &[u8]) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = 8usize.checked_add(usize::try_from(n).ok()?)?;
+    let header: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    header.into_iter().filter(|(name, _)| name != "__metadata__").find_map(|(name, v)| {
+        let info: RawTensorInfo = serde_json::from_value(v).ok()?;
+        let (s, e) = info.data_offsets;
+        let want = info.shape.iter().try_fold(info.dtype.bitsize(), |a, &d| a.checked_mul(d)).map(|b| b / 8);
+        (e >= s && want != Some(e - s)).then(|| {
+            format!(
+                "tensor `{name}` is {:?} of shape {:?}, which is {} bytes, but the file gives it {} \
+                 bytes: its dtype or shape in the header is wrong, or the file is damaged",
+                info.dtype,
+                info.shape,
+                want.map_or("too many".to_string(), |w| w.to_string()),
+                e - s
+            )
+        })
+    })
+}
+
+fn describe_safetensors_error(e: safetensors::SafeTensorError, bytes: &[u8]) -> Error {
     use safetensors::SafeTensorError as E;
+    let len = bytes.len();
     let why = match e {
         E::HeaderTooSmall | E::HeaderTooLarge | E::InvalidHeaderLength => {
             "the file does not start with a safetensors header (is it a model.safetensors file?)"
@@ -31,6 +64,8 @@ fn describe_safetensors_error(e: safetensors::SafeTensorError, len: usize) -> Er
             "the file is truncated: its header describes more data than the {len} bytes present \
              (an interrupted download?)"
         ),
+        E::TensorInvalidInfo => tensor_with_wrong_length(bytes)
+            .unwrap_or_else(|| format!("invalid safetensors file: {}", E::TensorInvalidInfo)),
         other => format!("invalid safetensors file: {other}"),
     };
     Error::Checkpoint(why)
@@ -39,7 +74,7 @@ fn describe_safetensors_error(e: safetensors::SafeTensorError, len: usize) -> Er
 impl<'a> WeightMap<'a> {
     pub fn new(bytes: &'a [u8]) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| describe_safetensors_error(e, bytes.len()))?;
+            .map_err(|e| describe_safetensors_error(e, bytes))?;
         Ok(Self { st, used: RefCell::new(BTreeSet::new()) })
     }
 

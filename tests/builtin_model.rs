@@ -61,12 +61,14 @@ fn the_shipped_model_answers_fixed_held_out_scenes_exactly() {
     }
 }
 
-/// The bar: at least 95 % exact match with every visual token on the test split. 300
-/// scenes, one sampled question each (the protocol of `evaluate`).
+/// The bar: at least 95 % exact match with every visual token on the test split. 1000
+/// scenes, one sampled question each (the protocol of `evaluate`; README: 96.6 %). On the first
+/// 300 the model scores exactly 95.0 %, so one answer flipped by a different summation order
+/// would fail a 300-scene bar; over 1000 the margin is 16 answers.
 #[test]
 fn the_shipped_model_meets_the_accuracy_bar_on_the_test_split() {
     let (vlm, data) = load();
-    let n = 300;
+    let n = 1000;
     let mut right = 0;
     let mut wrong = Vec::new();
     for i in 0..n {

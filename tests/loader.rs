@@ -49,6 +49,28 @@ fn truncated_checkpoint_is_reported() {
 }
 
 #[test]
+fn tensor_whose_dtype_does_not_fit_its_bytes_is_named() {
+    // The header says BF16 for a tensor stored as F32: its byte range is twice what BF16 needs.
+    let mut f = files();
+    let b = f.safetensors.clone();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    let name = "model.text_model.norm.weight";
+    assert_eq!(header[name]["dtype"], "F32");
+    header[name]["dtype"] = "BF16".into();
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    f.safetensors = (h.len() as u64).to_le_bytes().to_vec();
+    f.safetensors.extend(&h);
+    f.safetensors.extend(&b[8 + n..]);
+    let e = load_err(&f);
+    assert!(e.contains(&format!("`{name}` is BF16 of shape [64], which is 128 bytes")), "{e}");
+    assert!(e.contains("gives it 256 bytes"), "{e}");
+}
+
+#[test]
 fn foreign_file_is_reported() {
     let mut f = files();
     f.safetensors = b"<html>404 not found</html>".to_vec();

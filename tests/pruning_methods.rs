@@ -88,6 +88,9 @@ fn zoo_is_reproducible_for_a_seed_and_flags_the_linear_proxy() {
     let b = ranked(&s, &zoo(5, Proxy::PostLayerNorm), BudgetMode::Global);
     assert_eq!(a.order, b.order);
     assert_eq!(a.scores, b.scores);
+    // ... and the seed is what decides it: another seed draws other directions
+    let other = ranked(&s, &zoo(6, Proxy::PostLayerNorm), BudgetMode::Global);
+    assert_ne!(a.scores, other.scores, "seed 6 gives the same sensitivities as seed 5");
     assert!(a.warnings.is_empty());
     let lin = ranked(&s, &zoo(5, Proxy::Linear), BudgetMode::Global);
     assert_eq!(lin.warnings.len(), 1, "the literal linear proxy must be flagged");
