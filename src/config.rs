@@ -169,6 +169,42 @@ impl Idefics3Config {
                 return bad(format!("model_type is {mt:?}, expected \"idefics3\""));
             }
         }
+        // Sizes beyond any Idefics3 checkpoint: refused before anything is allocated from them
+        // (a number read from a damaged file must not become an allocation or a division by 0).
+        let ranges: [(&str, usize, usize, usize); 15] = [
+            ("vision_config.hidden_size", v.hidden_size, 1, 1 << 16),
+            ("vision_config.intermediate_size", v.intermediate_size, 1, 1 << 18),
+            ("vision_config.num_hidden_layers", v.num_hidden_layers, 1, 1024),
+            ("vision_config.num_attention_heads", v.num_attention_heads, 1, 1024),
+            ("vision_config.num_channels", v.num_channels, 3, 3),
+            ("vision_config.image_size", v.image_size, 1, 1 << 13),
+            ("vision_config.patch_size", v.patch_size, 1, 1 << 13),
+            ("scale_factor", self.scale_factor, 1, 64),
+            ("text_config.vocab_size", t.vocab_size, 1, 1 << 22),
+            ("text_config.hidden_size", t.hidden_size, 1, 1 << 16),
+            ("text_config.intermediate_size", t.intermediate_size, 1, 1 << 18),
+            ("text_config.num_hidden_layers", t.num_hidden_layers, 1, 1024),
+            ("text_config.num_attention_heads", t.num_attention_heads, 1, 1024),
+            ("text_config.num_key_value_heads", t.num_kv_heads(), 1, 1024),
+            ("text_config.max_position_embeddings", t.max_position_embeddings, 1, 1 << 24),
+        ];
+        for (name, value, lo, hi) in ranges {
+            if value < lo || value > hi {
+                return bad(format!("{name} is {value}; it must be between {lo} and {hi}"));
+            }
+        }
+        if t.head_dim.is_some_and(|h| h == 0 || h > 1 << 12) {
+            return bad(format!("text_config.head_dim is {}; it must be between 1 and 4096", t.head_dim.unwrap()));
+        }
+        for (name, eps) in [("vision_config.layer_norm_eps", v.layer_norm_eps), ("text_config.rms_norm_eps", t.rms_norm_eps)] {
+            if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
+                return bad(format!("{name} is {eps:e}; it must be a small positive number"));
+            }
+        }
+        let theta = t.rope_theta();
+        if !(theta.is_finite() && theta > 1.0) {
+            return bad(format!("text_config rope_theta is {theta}; it must be a finite number above 1"));
+        }
         if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
             return bad(format!(
                 "vision image_size {} is not a multiple of patch_size {}",

@@ -155,8 +155,22 @@ impl Vlm {
         EncodedImage { processed: img, tiles, token_rects }
     }
 
+    /// The prompt's ids; an error when they are more than the model's `max_position_embeddings`
+    /// (the attention of a longer prompt is also what would exhaust the page's memory).
     pub fn prompt_ids(&self, question: &str, img: &ProcessedImage) -> Result<Vec<u32>> {
-        self.tokenizer.prompt_ids(question, img.rows, img.cols, self.image_seq_len())
+        let ids = self.tokenizer.prompt_ids(question, img.rows, img.cols, self.image_seq_len())?;
+        let max = self.config.text_config.max_position_embeddings;
+        if ids.len() > max {
+            let visual = ids.iter().filter(|&&i| i == self.config.image_token_id).count();
+            return Err(Error::Prompt(format!(
+                "the prompt is {} tokens ({visual} for the image, {} for the question and the chat \
+                 template), more than the {max} this model reads: shorten the question or choose \
+                 fewer tiles",
+                ids.len(),
+                ids.len() - visual
+            )));
+        }
+        Ok(ids)
     }
 
     /// Starts a greedy answer from the prompt `ids` (all `<image>` positions) and `features`

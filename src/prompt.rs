@@ -45,6 +45,10 @@ pub struct PromptTokenizer {
 
 impl PromptTokenizer {
     pub fn from_bytes(bytes: &[u8], image_token_id: u32, extra_eos: &[u32]) -> Result<Self> {
+        // The tokenizers crate panics on some syntax errors inside a component (an `expect` in
+        // its decoder's deserializer): check that the file is JSON first.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
         let tokenizer = Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json cannot be read: {e}")))?;
         for tok in [IMAGE_TOKEN, FAKE_TOKEN, GLOBAL_IMG_TOKEN] {

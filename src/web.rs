@@ -63,6 +63,18 @@ pub fn method_names() -> String {
     serde_json::to_string(Method::NAMES).unwrap_or_default()
 }
 
+/// Decodes `image` as `WebModel::encode` will, only to tell whether it can, before the page lets
+/// it replace the current image: `{"width", "height"}`, or an error saying why not (too large,
+/// truncated, a format this build does not read), without the "image: " prefix.
+#[wasm_bindgen]
+pub fn check_image(image: Vec<u8>) -> Result<String, JsError> {
+    match RgbImage::decode(&image) {
+        Ok(img) => Ok(json!({ "width": img.width, "height": img.height }).to_string()),
+        Err(Error::Image(m)) => Err(err(m)),
+        Err(e) => Err(js(e)),
+    }
+}
+
 thread_local! {
     /// burn initialises WebGPU once; later loads in the same Worker reuse the device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };

@@ -247,3 +247,97 @@ fn grids_whose_hf_position_ids_are_not_0_to_n_are_refused() {
     cfg["scale_factor"] = serde_json::json!(2);
     zoo_prune_web::Idefics3Config::from_json(cfg.to_string().as_bytes()).unwrap();
 }
+
+/// PNG chunks carry a CRC-32 (ISO-HDLC); a changed IHDR needs a new one or the decoder stops there.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+#[test]
+fn image_messages_name_the_cause() {
+    // a PNG whose header says 40000 x 40000 (1600 megapixels): refused from the header, by size
+    let mut png = std::fs::read(fixtures().join("photo.png")).unwrap();
+    assert_eq!(&png[12..16], b"IHDR");
+    png[16..20].copy_from_slice(&40000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&40000u32.to_be_bytes());
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let e = RgbImage::decode(&png).unwrap_err().to_string();
+    assert!(e.contains("too large (40000x40000)") && e.contains("64 megapixels"), "{e}");
+    // formats this build does not decode are named, with what to do (not "broken or truncated")
+    let gif = [b"GIF89a".as_slice(), &[1, 0, 1, 0, 0x80, 0, 0, 255, 255, 255, 0, 0, 0, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 1, 0, 0x3b]].concat();
+    let e = RgbImage::decode(&gif).unwrap_err().to_string();
+    assert!(e.contains("GIF images are not supported: convert it to PNG or JPEG"), "{e}");
+    let webp = [b"RIFF\x1a\0\0\0WEBPVP8L".as_slice(), &[13, 0, 0, 0, 0x2f, 0, 0, 0, 0x10, 7, 0x10, 0x11, 0x11, 0x88, 0x88, 0xfe, 7, 0]].concat();
+    let e = RgbImage::decode(&webp).unwrap_err().to_string();
+    assert!(e.contains("WEBP images are not supported"), "{e}");
+    // a truncated PNG is still called what it is
+    let png = std::fs::read(fixtures().join("photo.png")).unwrap();
+    let e = RgbImage::decode(&png[..png.len() / 2]).unwrap_err().to_string();
+    assert!(e.contains("broken or truncated"), "{e}");
+}
+
+// Regression tests for what `cargo run --release --bin fuzz` found (2026-11-29): each was a panic
+// (a division by zero, a capacity overflow, a panic inside the tokenizers crate) or an allocation
+// of 25 GB; each is now an error that says what is wrong.
+
+fn config_error(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut cfg: serde_json::Value = serde_json::from_slice(&files().config).unwrap();
+    edit(&mut cfg);
+    let mut f = files();
+    f.config = cfg.to_string().into_bytes();
+    load_err(&f)
+}
+
+#[test]
+fn fuzz_found_config_values_are_refused() {
+    let e = config_error(|c| c["text_config"]["num_attention_heads"] = serde_json::json!(0));
+    assert!(e.contains("text_config.num_attention_heads is 0"), "{e}");
+    let e = config_error(|c| c["vision_config"]["num_hidden_layers"] = serde_json::json!(u64::MAX));
+    assert!(e.contains("vision_config.num_hidden_layers is 18446744073709551615"), "{e}");
+    let e = config_error(|c| c["vision_config"]["layer_norm_eps"] = serde_json::json!(-1e308));
+    assert!(e.contains("vision_config.layer_norm_eps is -1e308;"), "{e}");
+    let e = config_error(|c| c["vision_config"]["num_channels"] = serde_json::json!(4));
+    assert!(e.contains("num_channels is 4; it must be between 3 and 3"), "{e}");
+    let e = config_error(|c| c["text_config"]["head_dim"] = serde_json::json!(0));
+    assert!(e.contains("head_dim is 0"), "{e}");
+    let e = config_error(|c| c["text_config"]["rope_parameters"]["rope_theta"] = serde_json::json!(-5.0));
+    assert!(e.contains("rope_theta is -5"), "{e}");
+}
+
+#[test]
+fn fuzz_found_tokenizer_syntax_error_is_an_error() {
+    // the tokenizers crate panicked (`expect("Helper")`) on a syntax error inside "decoder"
+    let mut f = files();
+    let text = String::from_utf8(f.tokenizer.clone()).unwrap();
+    let at = text.find("\"decoder\"").unwrap();
+    let colon = at + text[at..].find(':').unwrap();
+    f.tokenizer = format!("{}: {{\"type\": \"ByteLevel\", \"add_prefix_space\": ,{}", &text[..colon], &text[colon + 1..]).into_bytes();
+    let e = load_err(&f);
+    assert!(e.contains("tokenizer.json is not valid JSON"), "{e}");
+}
+
+#[test]
+fn fuzz_found_prompt_longer_than_the_model_reads_is_refused() {
+    // a question of ~100 000 tokens asked for a 25 GB attention matrix; the prompt is now held to
+    // max_position_embeddings (2048 in the tiny config)
+    let vlm = load_vlm("tiny_single", "flex");
+    let img = RgbImage::decode(&std::fs::read(fixtures().join("photo.png")).unwrap()).unwrap();
+    let p = vlm.preprocess(&img, None).unwrap();
+    let max = vlm.config.text_config.max_position_embeddings;
+    let ok = vlm.prompt_ids("What colour is the cat?", &p).unwrap();
+    let reps = (max - ok.len()) / 8;
+    let fits = vlm.prompt_ids(&"cat ".repeat(reps), &p).unwrap();
+    assert!(fits.len() > ok.len() + reps / 2, "{} tokens", fits.len());
+    match vlm.prompt_ids(&"cat ".repeat(3 * max), &p) {
+        Err(Error::Prompt(m)) => assert!(m.contains(&format!("more than the {max} this model reads")), "{m}"),
+        other => panic!("expected a prompt error, got {other:?}"),
+    }
+}

@@ -133,6 +133,8 @@ const state = {
   scoreRange: null, // [min, max] of the ranking's finite scores, or null
   failed: false, // the latest request to the Worker failed
   posts: 0, // messages sent to the Worker (the e2e test checks the slider sends none)
+  encodes: 0, // images the Worker encoded (the e2e test checks that skipped images are not)
+  ranks: 0, // rankings the Worker computed (the e2e test checks that superseded ones are skipped)
   previewUrl: null,
   backend: '',
   adapter: null,
@@ -145,6 +147,9 @@ const state = {
   sweep: null, // ratios still to ask
   rows: 0,
   lastAsk: null, // {ratio, question} of the answer in progress
+  intake: 0, // bumped for every image given: an older one still being read is dropped
+  checker: null, // the image-check Worker (image-worker.js), started on the first image
+  checks: new Map(), // id -> resolve of a pending image check
 };
 
 // Encoding runs tile by tile in the Worker; each finished tile moves the bar.
@@ -265,6 +270,8 @@ function onWorkerMessage(m) {
       if (m.id === state.seq) showEncodeProgress(m.done, m.total);
       break;
     case 'encoded':
+      state.encodes += 1;
+      document.body.dataset.encodes = String(state.encodes);
       el.encodeProgressBox.hidden = true;
       if (state.encodeProgress) state.encodeProgress.open = false;
       state.encoding = { ...m.encoding, imageVersion: m.imageVersion, maxGrid: m.maxGrid };
@@ -273,6 +280,8 @@ function onWorkerMessage(m) {
       drawOverlay();
       break;
     case 'ranked': {
+      state.ranks += 1;
+      document.body.dataset.ranks = String(state.ranks);
       state.ranking = { ...m.ranking, key: m.key, input: m.input };
       state.rankPos = new Array(m.ranking.order.length);
       m.ranking.order.forEach((t, i) => { state.rankPos[t] = i; });
@@ -693,17 +702,63 @@ function probeSize(blob) {
   });
 }
 
+// The model's own decoder on `bytes`, in image-worker.js: {ok: true, width, height},
+// {ok: false, message} (it cannot read them), or {ok: null} (no check could be made).
+function checkImage(bytes) {
+  if (!state.checker) {
+    state.checker = new Worker(new URL('image-worker.js', import.meta.url), { type: 'module' });
+    const checker = state.checker;
+    const settleAll = (r) => { for (const resolve of state.checks.values()) resolve(r); state.checks.clear(); };
+    checker.onmessage = ({ data }) => {
+      if (data.dead && state.checker === checker) { checker.terminate(); state.checker = null; }
+      const resolve = state.checks.get(data.id);
+      state.checks.delete(data.id);
+      if (resolve) resolve(data);
+    };
+    checker.onerror = (e) => {
+      e.preventDefault();
+      if (state.checker === checker) state.checker = null;
+      checker.terminate();
+      settleAll({ ok: null, message: `the image check failed: ${e.message}` });
+    };
+  }
+  const id = (state.checkId = (state.checkId || 0) + 1);
+  return new Promise((resolve) => {
+    state.checks.set(id, resolve);
+    const copy = bytes.slice(0);
+    state.checker.postMessage({ id, image: copy }, [copy]);
+  });
+}
+
 // Reads an image the person gave: checks that the browser can decode it, downscales it while
-// decoding when its longest side is over MAX_SIDE, and re-encodes it as PNG when it is neither PNG
-// nor JPEG (the model's decoder reads those two). A file that is not an image changes nothing.
+// decoding when its longest side is over MAX_SIDE, re-encodes it as PNG when it is neither PNG
+// nor JPEG (the model's decoder reads those two), and has the model's decoder read it. An image
+// that fails any of these changes nothing: the previous image, its overlay and ranking stay. When
+// images come faster than they are read, only the last one given is taken.
 async function takeImage(blob, name) {
   clearError();
+  const intake = ++state.intake;
+  const superseded = () => intake !== state.intake;
+  document.body.dataset.intakeBusy = '1';
+  try {
+    return await readImage(blob, name, superseded);
+  } finally {
+    if (!superseded()) delete document.body.dataset.intakeBusy;
+  }
+}
+
+async function readImage(blob, name, superseded) {
   const size = await probeSize(blob);
+  if (superseded()) return false;
+  let bytes = await blob.arrayBuffer();
   if (!size || !size.width || !size.height) {
-    showError(`${name}: the browser cannot read this file as an image (use PNG, JPEG or WebP). The previous image is kept.`);
+    // the model's decoder tells the one cause the browser does not: an image too large to decode
+    const c = await checkImage(bytes);
+    if (superseded()) return false;
+    const tooLarge = c && c.ok === false && /too large/.test(c.message);
+    showError(`${name}: ${tooLarge ? c.message : 'the browser cannot read this file as an image (use PNG, JPEG or WebP)'}. The previous image is kept.`);
     return false;
   }
-  let bytes = await blob.arrayBuffer();
   let note = '';
   const long = Math.max(size.width, size.height);
   const turned = jpegOrientation(bytes) > 1;
@@ -725,9 +780,17 @@ async function takeImage(blob, name) {
       note = s < 1 ? `, downscaled from ${size.width}×${size.height} to ${w}×${h} before decoding it fully` : ', converted to PNG';
       if (turned) note += ', turned upright as its EXIF orientation says';
     } catch (e) {
+      if (superseded()) return false;
       showError(`${name}: the image could not be decoded (${e.message}). The previous image is kept.`);
       return false;
     }
+    if (superseded()) return false;
+  }
+  const c = await checkImage(bytes);
+  if (superseded()) return false;
+  if (c.ok === false) {
+    showError(`${name}: the browser shows this file, but the model's decoder cannot read it (${c.message}). The previous image is kept.`);
+    return false;
   }
   setImage(bytes, name, note);
   return true;
@@ -735,6 +798,7 @@ async function takeImage(blob, name) {
 
 function setImage(bytes, name, note = '') {
   stopPlay();
+  state.truth = null; // a scene's true answer belongs to that scene only (loadSample sets it again)
   state.image = bytes;
   state.imageName = name;
   state.imageVersion += 1;

@@ -22,7 +22,7 @@
 //                 {type:'encode-progress', id, done, total}   after each encoded tile
 //                 {type:'encoded', id, imageVersion, maxGrid, encoding}
 //                 {type:'ranked', id, key, input (without the image), ranking}   (key: see rankingKey)
-//                 {type:'prepared', id}
+//                 {type:'prepared', id, skipped?}   (skipped: a newer request came first)
 //                 {type:'piece', id, text}
 //                 {type:'done', id, stopped, timings}
 //                 {type:'error', id?, during, message}
@@ -37,6 +37,9 @@ let wasmExports = null; // what init() returned (its memory tells an out-of-memo
 let queue = Promise.resolve();
 let stopRequested = false;
 let currentAsk = 0;
+// The id of the newest prepare or ask received: an older one still queued is skipped (ten images
+// chosen in a row encode only the last).
+let newest = 0;
 // What the wasm side holds now.
 let encodedKey = null; // `${imageVersion}|${maxGrid}`
 let encodedQuestion = null;
@@ -385,12 +388,18 @@ self.onmessage = (ev) => {
       });
       break;
     case 'prepare':
+      newest = Math.max(newest, msg.id);
       enqueue('ranking the visual tokens', async () => {
+        if (msg.id < newest) {
+          post({ type: 'prepared', id: msg.id, skipped: true });
+          return;
+        }
         await prepare(msg.id, msg.input);
         post({ type: 'prepared', id: msg.id });
       }, msg.id);
       break;
     case 'ask':
+      newest = Math.max(newest, msg.id);
       currentAsk = msg.id; // a newer question ends the one being answered
       enqueue('answering', () => ask(msg), msg.id);
       break;

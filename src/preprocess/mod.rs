@@ -26,6 +26,15 @@ pub struct RgbImage {
 /// Largest image we agree to decode (pixels); bigger ones must be downscaled by the caller first.
 pub const MAX_DECODE_PIXELS: u64 = 64 * 1024 * 1024;
 
+/// Width and height from a PNG's IHDR chunk (the first chunk, right after the signature).
+fn png_header_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Some((be(16), be(20)))
+}
+
 impl RgbImage {
     /// Decodes PNG / JPEG (/ whatever the `image` crate was built with) bytes. Alpha is composited
     /// over white exactly as HF's `convert_to_rgb`.
@@ -34,14 +43,27 @@ impl RgbImage {
         let reader = ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| Error::Image(format!("cannot read the image: {e}")))?;
-        if reader.format().is_none() {
-            return Err(Error::Image(
-                "not an image file this page can read (use PNG or JPEG)".into(),
-            ));
+        match reader.format() {
+            None => {
+                return Err(Error::Image("not an image file this page can read (use PNG or JPEG)".into()))
+            }
+            Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+            Some(other) => {
+                let name = other.extensions_str().first().map_or("this", |e| e).to_uppercase();
+                return Err(Error::Image(format!(
+                    "{name} images are not supported: convert it to PNG or JPEG (the web page converts \
+                     the formats the browser reads by itself)"
+                )));
+            }
         }
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| Error::Image(format!("the image is broken or truncated: {e}")))?;
+        // A PNG's size is read from its header first: on wasm32 the decoder's own buffer-size
+        // arithmetic overflows for a 40000 x 40000 image and it reports another error.
+        let (w, h) = match png_header_size(bytes) {
+            Some(wh) => wh,
+            None => reader
+                .into_dimensions()
+                .map_err(|e| Error::Image(format!("the image is broken or truncated: {e}")))?,
+        };
         if (w as u64) * (h as u64) > MAX_DECODE_PIXELS {
             return Err(Error::Image(format!(
                 "the image is too large ({w}x{h}); downscale it below {} megapixels",

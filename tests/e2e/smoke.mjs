@@ -23,12 +23,13 @@
 // Screenshots go to tests/e2e/out/.
 //
 // Needs: pkg/ built by scripts/build-web.sh, `npm ci`, /usr/bin/chromium.
-// Env: ZPW_ONLY=builtin (run only the built-in model's section), CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
+// Env: ZPW_ONLY=builtin or stress (run only the built-in model's or the stress section), CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
 // --release`), ZPW_ALLOW_CPU=1 (accept the CPU fallback when the browser has no WebGPU).
 // Prints `N passed, M failed` last; exits 1 on any failure.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -775,14 +776,187 @@ async function modelLoading(context, base, expected) {
   await p2.close();
 }
 
+// A PNG's header rewritten to say width x height (its IHDR CRC fixed: the size is read, not the checksum error).
+function pngWithSize(file, width, height) {
+  const b = Buffer.from(readFileSync(file));
+  b.writeUInt32BE(width, 16);
+  b.writeUInt32BE(height, 20);
+  b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+  return b;
+}
+
+// Bad input and impatience at scale: images the browser shows but the model's decoder refuses, an
+// image too large to decode, ten images given at once, controls changed faster than the Worker
+// ranks, the slider dragged during an answer, Stop then Ask at once, a model loaded during an
+// answer. Nothing may be lost: the previous image, its overlay and the comparison table stay.
+async function stress(page, { expected }) {
+  const look = () => page.evaluate(() => ({
+    name: document.getElementById('image-name').textContent,
+    overlay: document.getElementById('overlay').dataset.state,
+    error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+    encodes: Number(document.body.dataset.encodes || 0),
+    ranks: Number(document.body.dataset.ranks || 0),
+    version: window.__zpw.state.imageVersion,
+    rows: [...document.querySelectorAll('#compare-rows tr')].map((r) => r.textContent),
+  }));
+  const waitError = (re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('error').textContent)
+    && !document.getElementById('error').hidden, re.source, { timeout: 60_000 });
+  const random = { method: 'random', budget: 'per-tile', seed: SEED };
+  await setControls(page, random);
+  await page.click('[data-sample="photo.png"]');
+  await waitImage(page, /photo\.png/);
+  await waitRanked(page, random);
+  const before = await look();
+
+  // a truncated PNG: Chromium shows what it has, our decoder (as the CLI) refuses it
+  const square = readFileSync(path.join(ROOT, 'tests/fixtures/photo_square.png'));
+  await page.setInputFiles('#image-file', { name: 'truncated.png', mimeType: 'image/png', buffer: square.subarray(0, Math.floor(square.length * 0.6)) });
+  await waitError(/truncated\.png/);
+  let now = await look();
+  log(`truncated PNG -> ${now.error}`);
+  check('a truncated PNG the browser can show is refused by name with the decoder\'s reason', /model's decoder cannot read it/.test(now.error)
+    && /broken or truncated/.test(now.error) && /previous image is kept/.test(now.error), now.error);
+  check('after the truncated PNG the previous image, its overlay and ranking stay (nothing encoded)', /photo\.png/.test(now.name)
+    && now.overlay === 'ranked' && now.encodes === before.encodes && now.version === before.version, JSON.stringify({ ...now, rows: now.rows.length }));
+
+  // 40000 x 40000: the browser cannot decode it; the page says it is too large, with the size and the limit
+  await page.setInputFiles('#image-file', { name: 'giant.png', mimeType: 'image/png', buffer: pngWithSize(path.join(ROOT, IMAGE), 40000, 40000) });
+  await waitError(/giant\.png/);
+  now = await look();
+  log(`40000 x 40000 PNG -> ${now.error}`);
+  check('a 40000 x 40000 image is called too large, with its size and the limit; the previous image stays',
+    /too large \(40000x40000\)/.test(now.error) && /64 megapixels/.test(now.error) && /previous image is kept/.test(now.error)
+    && /photo\.png/.test(now.name) && now.overlay === 'ranked', now.error);
+
+  // ten images given at once: only the last is taken and encoded
+  await page.evaluate(async () => {
+    const input = document.getElementById('image-file');
+    const files = [];
+    for (let i = 0; i < 10; i++) {
+      const c = document.createElement('canvas');
+      c.width = 40 + 8 * i;
+      c.height = 30 + 4 * i;
+      const ctx = c.getContext('2d');
+      ctx.fillStyle = `hsl(${36 * i}, 80%, 50%)`;
+      ctx.fillRect(0, 0, c.width, c.height);
+      files.push(new File([await new Promise((r) => c.toBlob(r, 'image/png'))], `burst-${i}.png`, { type: 'image/png' }));
+    }
+    for (const f of files) {
+      const dt = new DataTransfer();
+      dt.items.add(f);
+      input.files = dt.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+  });
+  await waitImage(page, /burst-9\.png/);
+  await waitRanked(page, random);
+  await page.waitForFunction(() => !document.body.dataset.intakeBusy, null, { timeout: 60_000 });
+  now = await look();
+  check('ten images given at once: the page ends on the last, which alone is encoded', /burst-9\.png/.test(now.name) && now.error === null
+    && now.encodes === before.encodes + 1 && now.version === before.version + 1 && now.overlay === 'ranked',
+    `${now.name}; ${now.encodes - before.encodes} encodes, ${now.version - before.version} new images; ${now.error || ''}`);
+
+  // five methods chosen at once: the Worker skips the rankings nobody will see
+  const ranks0 = now.ranks;
+  await page.evaluate(() => {
+    const m = document.getElementById('method');
+    for (const v of ['zoo', 'divprune', 'prompt-aware', 'random', 'feature-norm']) {
+      m.value = v;
+      m.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+  });
+  const fn = await waitRanked(page, { ...random, method: 'feature-norm' });
+  now = await look();
+  check('five methods chosen at once: at most the first and the last are ranked', fn.error === null && now.ranks - ranks0 <= 2
+    && now.ranks - ranks0 >= 1, `${now.ranks - ranks0} rankings; ${fn.error || ''}`);
+
+  // the slider dragged through an answer: the answer is the one asked for, the overlay follows the slider
+  await page.click('[data-sample="photo.png"]');
+  await waitImage(page, /photo\.png/);
+  await waitRanked(page, { ...random, method: 'feature-norm' });
+  await page.fill('#question', QUESTION);
+  await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
+  await setRatio(page, 1);
+  const rows0 = (await look()).rows.length;
+  await page.click('#ask');
+  const moves = await page.evaluate(async () => {
+    const s = document.getElementById('keep-ratio');
+    let i = 0;
+    while (['answering', ''].includes(document.getElementById('answer').dataset.state || '') && i < 5000) {
+      s.value = String(0.05 + (i % 19) * 0.05);
+      s.dispatchEvent(new Event('input', { bubbles: true }));
+      i += 1;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { i, last: Number(s.value) };
+  });
+  await page.waitForFunction(() => ['done', 'done-empty', 'stopped'].includes(document.getElementById('answer').dataset.state)
+    || !document.getElementById('error').hidden, null, { timeout: ANSWER_TIMEOUT });
+  const dragged = await page.evaluate(() => ({ answer: document.getElementById('answer').textContent,
+    error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent,
+    kept: Number(document.getElementById('overlay').dataset.kept), total: Number(document.getElementById('overlay').dataset.total) }));
+  const rowsAfterDrag = await rowsOf(page);
+  const lastRow = rowsAfterDrag[rowsAfterDrag.length - 1] || {};
+  log(`slider moved ${moves.i} times during the answer; overlay ${dragged.kept}/${dragged.total}; row kept ${lastRow.kept}`);
+  check('the slider dragged during an answer: the answer is the keep-1.0 answer asked for, its row says all tokens were kept',
+    moves.i > 3 && dragged.error === null && dragged.answer === expected && rowsAfterDrag.length === rows0 + 1
+    && new RegExp(`^${dragged.total}\\b`).test(lastRow.kept), `${moves.i} moves; ${JSON.stringify(dragged)}; row ${JSON.stringify({ ...lastRow, thumb: lastRow.thumb ? '(png)' : '' })}`);
+  check('after the drag the overlay keeps what the slider says', dragged.kept === Math.max(1, Math.round(moves.last * dragged.total)),
+    `${dragged.kept} of ${dragged.total} at ${moves.last}`);
+
+  // Stop during a long answer, then Ask the moment it is possible
+  await setRatio(page, 1);
+  await page.fill('#max-tokens', '200');
+  await page.click('#ask');
+  await page.waitForFunction(() => document.getElementById('answer').textContent.length > 0 || !document.getElementById('error').hidden,
+    null, { timeout: ANSWER_TIMEOUT, polling: 20 });
+  await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
+  await page.click('#stop');
+  await page.waitForSelector('#ask:not([disabled])', { timeout: ANSWER_TIMEOUT });
+  await page.click('#ask');
+  await page.waitForFunction(() => ['done', 'done-empty'].includes(document.getElementById('answer').dataset.state)
+    || !document.getElementById('error').hidden, null, { timeout: ANSWER_TIMEOUT });
+  const again = await page.evaluate(() => ({ answer: document.getElementById('answer').textContent,
+    error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent }));
+  const rowsAfterStop = await rowsOf(page);
+  check('Stop mid-answer then Ask at once: the new answer is complete and right, both rows in the table', again.error === null
+    && again.answer === expected && rowsAfterStop.length === rowsAfterDrag.length + 2, `${JSON.stringify(again)}; ${rowsAfterStop.length} rows`);
+
+  // a model loaded during an answer: the answer ends as stopped, the new model answers, the table stays
+  const tableBefore = (await look()).rows;
+  await page.fill('#max-tokens', '200');
+  await page.click('#ask');
+  await page.waitForFunction(() => document.getElementById('answer').textContent.length > 0 || !document.getElementById('error').hidden,
+    null, { timeout: ANSWER_TIMEOUT, polling: 20 });
+  const local = ['config.json', 'model.safetensors', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json'].map((f) => path.join(ROOT, MODEL, f));
+  await page.setInputFiles('#model-files', local);
+  await page.waitForFunction(() => /local files/.test(document.getElementById('status').textContent)
+    && document.getElementById('status').dataset.state === 'ready' || document.getElementById('download').dataset.state === 'failed',
+    null, { timeout: LOAD_TIMEOUT });
+  const swapped = await page.evaluate(() => ({ status: document.getElementById('status').textContent,
+    answer: document.getElementById('answer').dataset.state }));
+  await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
+  const after = await askAndWait(page, { question: QUESTION, ratio: 1 });
+  const tableAfter = (await look()).rows;
+  log(`model loaded during an answer: ${swapped.status}; the answer was left ${swapped.answer}`);
+  check('a model loaded during an answer takes over; the page answers with it, the table kept', /local files/.test(swapped.status)
+    && ['stopped', 'done', 'done-empty'].includes(swapped.answer) && after.error === null && after.answer === expected
+    && tableAfter.length >= tableBefore.length + 1 && tableBefore.every((r, i) => tableAfter[i] === r),
+    `${JSON.stringify(swapped)}; ${after.error || after.answer}; rows ${tableBefore.length} -> ${tableAfter.length}`);
+  check('nothing in the stress section lost a table row', tableAfter.length >= before.rows.length && before.rows.every((r, i) => tableAfter[i] === r),
+    `${before.rows.length} -> ${tableAfter.length}`);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   // ZPW_ONLY=builtin: only the built-in model's section (a quick check while working on it)
   const onlyBuiltin = process.env.ZPW_ONLY === 'builtin';
+  // ZPW_ONLY=stress: only the stress section (bad input at scale) on the test checkpoint
+  const onlyStress = process.env.ZPW_ONLY === 'stress';
   const expected = onlyBuiltin ? null : expectedAnswer();
-  const expectedZoo = onlyBuiltin ? null : expectedAnswer(['--method', 'zoo', '--keep', String(KEEP), '--seed', String(SEED)]);
+  const expectedZoo = onlyBuiltin || onlyStress ? null : expectedAnswer(['--method', 'zoo', '--keep', String(KEEP), '--seed', String(SEED)]);
   const native = {};
-  if (!onlyBuiltin) {
+  if (!onlyBuiltin && !onlyStress) {
     for (const m of METHODS) for (const b of BUDGETS) native[`${m}|${b}`] = nativeRanking(m, b);
     log(`native rankings: ${Object.keys(native).length} (CLI, flex), e.g. zoo per-tile ${native['zoo|per-tile'].order.join(',')}`);
   }
@@ -833,6 +1007,10 @@ async function main() {
     check('the model runs on WebGPU', onWebgpu || process.env.ZPW_ALLOW_CPU === '1', status);
     check('no built-in model note for a model folder given by ?model=', !(await page.isVisible('#model-note')));
     await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 30_000 });
+    if (onlyStress) {
+      await stress(page, { expected });
+      return;
+    }
 
     // count the answer's updates to see it stream
     await page.evaluate(() => {
@@ -1027,6 +1205,7 @@ async function main() {
       && !/unreachable|RuntimeError|panic/i.test(apiErrors.badImage), String(apiErrors.badImage));
 
     await pageFeatures(page, { expected, expectedZoo });
+    await stress(page, { expected });
     await modelLoading(context, base, expected);
     await builtinModel(context, base);
   } catch (e) {
