@@ -288,3 +288,23 @@ fn last_mlp_proxy_matches_a_hand_built_finite_difference() {
     let r = ranked(&s, &Method::Zoo { params: p, fusion: Fusion::Multiply }, BudgetMode::Global);
     assert!(r.warnings.is_empty());
 }
+
+#[test]
+fn nan_scores_are_ordered_last_by_a_total_order() {
+    use zoo_prune_web::prune::select::order_by_score;
+    // NaN scores come from NaN weights (a damaged checkpoint loads: NaN is a valid float). The
+    // comparator was partial_cmp().unwrap_or(Equal): NaN "equal to everything" is not a total
+    // order, which Rust's sort may answer with a panic, and it left NaN tokens anywhere.
+    let mut scores: Vec<f64> = (0..200).map(|i| ((i * 37) % 101) as f64).collect();
+    for i in (0..200).step_by(3) {
+        scores[i] = f64::NAN;
+    }
+    let order: Vec<usize> = order_by_score(&scores).iter().map(|s| s.token).collect();
+    let mut want: Vec<usize> = (0..200).filter(|&i| !scores[i].is_nan()).collect();
+    want.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap().then(a.cmp(&b)));
+    want.extend((0..200).filter(|&i| scores[i].is_nan()));
+    assert_eq!(order, want);
+    // -0.0 and 0.0 still tie (broken by index), as partial_cmp has it
+    let order: Vec<usize> = order_by_score(&[0.0, -0.0, 0.0, 1.0]).iter().map(|s| s.token).collect();
+    assert_eq!(order, vec![3, 0, 1, 2]);
+}

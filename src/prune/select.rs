@@ -202,10 +202,13 @@ pub fn prompt_aware_order(relevance: &[f64], cos: &[f64], core_share: f64) -> Ve
     steps
 }
 
-/// Order by a score, highest first (ties: lowest index).
+/// Order by a score, highest first (ties: lowest index; NaN scores last). A total order: NaN
+/// taken as "equal to everything" is not one, and Rust's sort may panic on such a comparator.
 pub fn order_by_score(scores: &[f64]) -> Vec<Step> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].partial_cmp(&scores[a]).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b)));
+    // -0.0 + 0.0 = 0.0: total_cmp then agrees with partial_cmp on every non-NaN pair
+    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v + 0.0 };
+    idx.sort_by(|&a, &b| key(scores[b]).total_cmp(&key(scores[a])).then(a.cmp(&b)));
     let w = minmax(scores);
     idx.into_iter().map(|i| Step { token: i, score: scores[i], weight: w[i], distance: f64::NAN }).collect()
 }

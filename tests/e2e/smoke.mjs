@@ -651,6 +651,13 @@ async function builtinModel(context, base) {
       && truthCell[1] === String(r.answer === sc.answer), truthCell.join(' / '));
   }
   await p.locator('.image-panel').screenshot({ path: path.join(OUT, 'builtin-scene.png') });
+  // a photo asked the last scene's question is not graded against that scene
+  await giveImage(p, 'drop', { url: '/tests/fixtures/photo.png', name: 'not-a-scene.png', type: 'image/png' });
+  await waitImage(p, /not-a-scene\.png/);
+  const photoAsk = await askAndWait(p, { question: scenes[0].question, ratio: 1 });
+  const photoTruth = await p.$eval('#compare-rows tr:last-child td:last-child', (td) => [td.textContent, td.dataset.right || '']);
+  check('a new image clears the scene\'s true answer: a photo asked the scene\'s question is not graded', photoAsk.error === null
+    && photoTruth[0] === '–' && photoTruth[1] === '', `${photoTruth.join(' / ')} ${photoAsk.error || ''}`);
   const plot = await p.$eval('#accuracy-plot', (im) => [im.complete, im.naturalWidth]);
   check('the accuracy-vs-keep plot is shown', plot[0] && plot[1] > 0, plot.join(' '));
   await p.screenshot({ path: path.join(OUT, 'builtin-page.png'), fullPage: true });
