@@ -373,6 +373,10 @@ impl WebModel {
             "params": self.vlm.model.num_params(),
             "safetensors_bytes": self.file_bytes,
             "methods": Method::NAMES,
+            // the methods whose ranking depends on the question (their ranking key includes it)
+            "prompt_methods": Method::NAMES.iter().copied()
+                .filter(|&n| Method::by_name(n, 0).is_ok_and(|m| m.needs_prompt()))
+                .collect::<Vec<_>>(),
             "image_size": c.vision_config.image_size,
             "patch_size": c.vision_config.patch_size,
             "scale_factor": c.scale_factor,

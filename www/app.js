@@ -943,11 +943,10 @@ function methodParams() {
   return out;
 }
 
-// What the Worker should hold for the current controls.
-function currentInput() {
+// The current controls (what a ranking is for), without the image's bytes.
+function controls() {
   return {
     imageVersion: state.imageVersion,
-    image: state.image ? state.image.slice(0) : null,
     question: el.question.value,
     maxGrid: parseInt(el.grid.value, 10) || 0,
     method: el.method.value,
@@ -956,9 +955,16 @@ function currentInput() {
   };
 }
 
-// Same string as worker.js's rankingKey: tells whether the stored ranking is the current one.
-function rankingKey({ imageVersion, maxGrid, method, params, budget }) {
-  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}`;
+// What the Worker should hold for the current controls: a copy of the image travels with them.
+function currentInput() {
+  return { ...controls(), image: state.image ? state.image.slice(0) : null };
+}
+
+// Same string as worker.js's rankingKey: tells whether the stored ranking is the current one. The
+// question is part of it for the methods that read it (info.prompt_methods: prompt-aware, fastv).
+function rankingKey({ imageVersion, maxGrid, method, params, budget, question }) {
+  const q = (state.info?.prompt_methods || []).includes(method) ? question : '';
+  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;
 }
 
 function send(msg) {
@@ -1230,7 +1236,7 @@ function drawOverlay() {
   const rk = state.ranking;
   const usable = enc && rk && enc.imageVersion === state.imageVersion && rk.order.length === enc.visual_tokens
     && img.naturalWidth > 0 && !img.classList.contains('broken');
-  const current = usable && rk.key === rankingKey(currentInput());
+  const current = usable && rk.key === rankingKey(controls());
   c.dataset.state = !usable ? 'none' : current ? 'ranked' : 'stale';
   if (!usable) {
     delete c.dataset.kept;
@@ -1326,6 +1332,8 @@ el.method.addEventListener('change', () => { clearError(); buildParams(); prepar
 for (const c of [el.budget, el.seed, el.grid]) c.addEventListener('change', () => { clearError(); prepare(); saveUrl(); });
 function onQuestionChange() { prepare(); saveUrl(); }
 el.question.addEventListener('change', onQuestionChange);
+// while typing, a question-dependent ranking is shown as stale (ranked again on change)
+el.question.addEventListener('input', () => drawOverlay());
 el.overlayMode.addEventListener('change', () => { drawOverlay(); saveUrl(); });
 el.orderNumbers.addEventListener('change', () => drawOverlay());
 window.addEventListener('resize', () => drawOverlay());
@@ -1602,7 +1610,7 @@ window.__zpw = {
   // A synthetic encoding + ranking over the current image: the overlay only reads rects and order.
   setSynthetic(encoding, ranking) {
     state.encoding = { ...encoding, imageVersion: state.imageVersion, maxGrid: parseInt(el.grid.value, 10) || 0 };
-    const input = currentInput();
+    const input = controls();
     state.ranking = { ...ranking, key: rankingKey(input), input };
     state.rankPos = new Array(ranking.order.length);
     ranking.order.forEach((t, i) => { state.rankPos[t] = i; });

@@ -281,12 +281,14 @@ async function load({ source, preferWebgpu }) {
   }
   status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
   model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu);
+  const info = JSON.parse(model.info());
+  promptMethods = info.prompt_methods || [];
   post({
     type: 'loaded',
     backend: model.backend(),
     adapter,
     fallbackReason: jsFallback || model.fallback_reason() || null,
-    info: JSON.parse(model.info()),
+    info,
     loadMs: performance.now() - t0,
   });
 }
@@ -330,13 +332,16 @@ async function prepare(id, input) {
     const ranking = await step('ranking the visual tokens',
       async () => JSON.parse(await model.rank(method, paramsJson, budget)));
     rankKey = rKey;
-    post({ type: 'ranked', id, key: rankingKey(input), input: { imageVersion, maxGrid, method, params, budget }, ranking });
+    post({ type: 'ranked', id, key: rankingKey(input), input: { imageVersion, maxGrid, method, params, budget, question }, ranking });
   }
 }
 
-// What a ranking was computed for; app.js builds the same string to tell a current ranking.
-function rankingKey({ imageVersion, maxGrid, method, params, budget }) {
-  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}`;
+// What a ranking was computed for; app.js builds the same string to tell a current ranking. The
+// question is part of it for the methods that read it (the model's info.prompt_methods).
+let promptMethods = [];
+function rankingKey({ imageVersion, maxGrid, method, params, budget, question }) {
+  const q = promptMethods.includes(method) ? question : '';
+  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;
 }
 
 // Tokens kept for a keep ratio: the library's prune::budget (f64 round, at least one).

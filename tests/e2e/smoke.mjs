@@ -878,6 +878,40 @@ async function stress(page, { expected }) {
   check('five methods chosen at once: at most the first and the last are ranked', fn.error === null && now.ranks - ranks0 <= 2
     && now.ranks - ranks0 >= 1, `${now.ranks - ranks0} rankings; ${fn.error || ''}`);
 
+  // moving the slider copies nothing: the image's bytes travel only with a request to the Worker
+  const copies = await page.evaluate(() => {
+    const img = window.__zpw.state.image;
+    let n = 0;
+    const own = img.slice;
+    img.slice = function (...a) { n += 1; return own.apply(this, a); };
+    const s = document.getElementById('keep-ratio');
+    for (let i = 0; i < 20; i++) {
+      s.value = String(0.05 * (i + 1));
+      s.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    delete img.slice;
+    return n;
+  });
+  check('moving the slider copies nothing (20 moves, no copy of the image)', copies === 0, `${copies} copies`);
+
+  // the ranking key holds the question only for the methods that read it
+  const typedState = async (method) => {
+    await setControls(page, { ...random, method });
+    await waitRanked(page, { ...random, method });
+    await page.fill('#question', 'Is there a dog in the picture?'); // input events only: no re-rank yet
+    const typed = await page.evaluate(() => document.getElementById('overlay').dataset.state);
+    await page.dispatchEvent('#question', 'change');
+    const w = await waitRanked(page, { ...random, method });
+    await page.fill('#question', QUESTION);
+    await page.dispatchEvent('#question', 'change');
+    await waitRanked(page, { ...random, method });
+    return { typed, error: w.error };
+  };
+  const fastvTyped = await typedState('fastv');
+  const normTyped = await typedState('feature-norm');
+  check('another question typed: a FastV overlay turns stale (ranked again on change), a feature-norm one stays current',
+    fastvTyped.typed === 'stale' && normTyped.typed === 'ranked' && fastvTyped.error === null, JSON.stringify({ fastvTyped, normTyped }));
+
   // the slider dragged through an answer: the answer is the one asked for, the overlay follows the slider
   await page.click('[data-sample="photo.png"]');
   await waitImage(page, /photo\.png/);
