@@ -43,12 +43,39 @@ pub struct PromptTokenizer {
     pub eos_ids: Vec<u32>,
 }
 
+/// What the tokenizers crate panics on instead of returning an error (found by the fuzz bin), so
+/// that a damaged tokenizer.json cannot kill the page's wasm instance:
+/// - a syntax error or invalid UTF-8 inside a component (an `expect` in its decoder's
+///   deserializer): the whole file is parsed as JSON first, strings validated;
+/// - a BPE `continuing_subword_prefix` longer than a merge's second token, or not ending on one of
+///   its character boundaries (it slices `&b[prefix.len()..]`).
+fn check_tokenizer_json(bytes: &[u8]) -> Result<()> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+    let model = &v["model"];
+    if let Some(prefix) = model["continuing_subword_prefix"].as_str().filter(|p| !p.is_empty()) {
+        for m in model["merges"].as_array().into_iter().flatten() {
+            let second = match m {
+                serde_json::Value::String(s) => s.split_once(' ').map(|(_, b)| b),
+                serde_json::Value::Array(a) => a.get(1).and_then(|b| b.as_str()),
+                _ => None,
+            };
+            if let Some(b) = second {
+                if !b.is_char_boundary(prefix.len()) {
+                    return Err(Error::Tokenizer(format!(
+                        "tokenizer.json: the merge {m} does not start with the model's \
+                         continuing_subword_prefix {prefix:?} (a damaged file?)"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl PromptTokenizer {
     pub fn from_bytes(bytes: &[u8], image_token_id: u32, extra_eos: &[u32]) -> Result<Self> {
-        // The tokenizers crate panics on some syntax errors inside a component (an `expect` in
-        // its decoder's deserializer): check that the file is JSON first.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON: {e}")))?;
+        check_tokenizer_json(bytes)?;
         let tokenizer = Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json cannot be read: {e}")))?;
         for tok in [IMAGE_TOKEN, FAKE_TOKEN, GLOBAL_IMG_TOKEN] {

@@ -248,18 +248,6 @@ fn grids_whose_hf_position_ids_are_not_0_to_n_are_refused() {
     zoo_prune_web::Idefics3Config::from_json(cfg.to_string().as_bytes()).unwrap();
 }
 
-/// PNG chunks carry a CRC-32 (ISO-HDLC); a changed IHDR needs a new one or the decoder stops there.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = 0xffff_ffffu32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
-}
-
 #[test]
 fn image_messages_name_the_cause() {
     // a PNG whose header says 40000 x 40000 (1600 megapixels): refused from the header, by size
@@ -267,7 +255,8 @@ fn image_messages_name_the_cause() {
     assert_eq!(&png[12..16], b"IHDR");
     png[16..20].copy_from_slice(&40000u32.to_be_bytes());
     png[20..24].copy_from_slice(&40000u32.to_be_bytes());
-    let crc = crc32(&png[12..29]);
+    // PNG chunks carry a CRC-32: a changed IHDR needs a new one or the decoder stops there
+    let crc = crc32fast::hash(&png[12..29]);
     png[29..33].copy_from_slice(&crc.to_be_bytes());
     let e = RgbImage::decode(&png).unwrap_err().to_string();
     assert!(e.contains("too large (40000x40000)") && e.contains("64 megapixels"), "{e}");
@@ -320,6 +309,31 @@ fn fuzz_found_tokenizer_syntax_error_is_an_error() {
     let at = text.find("\"decoder\"").unwrap();
     let colon = at + text[at..].find(':').unwrap();
     f.tokenizer = format!("{}: {{\"type\": \"ByteLevel\", \"add_prefix_space\": ,{}", &text[..colon], &text[colon + 1..]).into_bytes();
+    let e = load_err(&f);
+    assert!(e.contains("tokenizer.json is not valid JSON"), "{e}");
+}
+
+#[test]
+fn fuzz_found_tokenizer_panics_are_errors() {
+    let text = String::from_utf8(files().tokenizer).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        edit(&mut v);
+        let mut f = files();
+        f.tokenizer = v.to_string().into_bytes();
+        f
+    };
+    // a continuing_subword_prefix longer than a merge's second token: tokenizers sliced past its end
+    let e = load_err(&with(&|v| v["model"]["continuing_subword_prefix"] = serde_json::json!(" <image>\u{fffd}é")));
+    assert!(e.contains("does not start with the model's continuing_subword_prefix"), "{e}");
+    // invalid UTF-8 inside the decoder's "type" string: skipped unchecked by a syntax-only check,
+    // then tokenizers' `expect("Helper")` panicked on it
+    let mut f = files();
+    let d = text.find("\"decoder\"").unwrap();
+    let at = d + text[d..].find("\"ByteLevel\"").unwrap() + 4;
+    let mut bytes = text.into_bytes();
+    bytes[at] = 0xff;
+    f.tokenizer = bytes;
     let e = load_err(&f);
     assert!(e.contains("tokenizer.json is not valid JSON"), "{e}");
 }

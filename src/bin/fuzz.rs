@@ -319,17 +319,6 @@ fn mutate_safetensors(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
     out
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = 0xffff_ffffu32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
-}
-
 /// PNG: a changed IHDR (size, bit depth, colour type) with its CRC fixed, so that the decoder reads
 /// on instead of stopping at the checksum; else byte mutations.
 fn mutate_png(rng: &mut Rng, b: &mut Vec<u8>) {
@@ -340,7 +329,7 @@ fn mutate_png(rng: &mut Rng, b: &mut Vec<u8>) {
             2 => b[24] = *rng.pick(&[0u8, 1, 2, 4, 8, 16, 32]),
             _ => b[25] = *rng.pick(&[0u8, 2, 3, 4, 6, 7]),
         }
-        let crc = crc32(&b[12..29]);
+        let crc = crc32fast::hash(&b[12..29]);
         b[29..33].copy_from_slice(&crc.to_be_bytes());
         if rng.chance(2) {
             return;
