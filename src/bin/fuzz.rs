@@ -12,9 +12,10 @@
 //!   through `RgbImage::decode` and preprocessing;
 //! - `tokenizer`: tokenizer.json through the prompt builder, decoding and streaming;
 //! - `question`: random text (special-token text, control characters, long) as the question.
-//! A load or decode that succeeds goes on (every case for config / preprocessor, one in
-//! `--exercise-every` for the others) through encode, a ranking by a random method, and a short
-//! answer, so that what a mutation let through is used as the page would use it.
+//! A model that loads goes on (every accepted config, one in `--exercise-every` for safetensors,
+//! image and question) through encode, a ranking by a random method, and a short answer, so that
+//! what a mutation let through is used as the page would use it; preprocessor cases stop after
+//! preprocessing and token geometry, tokenizer cases after prompt building, decoding, streaming.
 //!
 //! Also reported: the largest single allocation a case asked for (the wasm heap is at most 4 GiB:
 //! an input that makes the code ask for more than `--max-alloc-mib` is a finding too) and the
