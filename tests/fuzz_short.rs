@@ -1,6 +1,7 @@
 //! The fuzz bin's short, fixed-seed run (CI): 1000 mutated inputs per target through the loaders,
-//! the image decoder, preprocessing, the tokenizer and the prompt builder, each accepted one run on
-//! through encode, ranking and a short answer. Any panic or allocation over 256 MiB fails it. The
+//! the image decoder, preprocessing, the tokenizer and the prompt builder; accepted models run on
+//! through encode, ranking and a short answer (see src/bin/fuzz.rs for which and how often). Any
+//! panic or allocation over 256 MiB fails it. The
 //! long run's figures (a million cases per target) are in README's Reliability section.
 
 use std::process::Command;
