@@ -205,7 +205,7 @@ impl Idefics3Config {
         if !(theta.is_finite() && theta > 1.0) {
             return bad(format!("text_config rope_theta is {theta}; it must be a finite number above 1"));
         }
-        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
+        if v.image_size % v.patch_size != 0 {
             return bad(format!(
                 "vision image_size {} is not a multiple of patch_size {}",
                 v.image_size, v.patch_size
@@ -218,14 +218,14 @@ impl Idefics3Config {
                 v.patches_per_side()
             ));
         }
-        if self.scale_factor == 0 || v.patches_per_side() % self.scale_factor != 0 {
+        if v.patches_per_side() % self.scale_factor != 0 {
             return bad(format!(
                 "{} patches per side cannot be pixel-shuffled by scale_factor {}",
                 v.patches_per_side(),
                 self.scale_factor
             ));
         }
-        if v.num_attention_heads == 0 || v.hidden_size % v.num_attention_heads != 0 {
+        if v.hidden_size % v.num_attention_heads != 0 {
             return bad("vision hidden_size is not divisible by num_attention_heads".into());
         }
         if v.hidden_act != "gelu_pytorch_tanh" && v.hidden_act != "gelu" {
@@ -234,7 +234,7 @@ impl Idefics3Config {
         if t.hidden_act != "silu" {
             return bad(format!("unsupported text hidden_act {:?}", t.hidden_act));
         }
-        if t.num_kv_heads() == 0 || t.num_attention_heads % t.num_kv_heads() != 0 {
+        if t.num_attention_heads % t.num_kv_heads() != 0 {
             return bad("text num_attention_heads is not a multiple of num_key_value_heads".into());
         }
         if t.head_dim() % 2 != 0 {

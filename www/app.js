@@ -150,6 +150,7 @@ const state = {
   intake: 0, // bumped for every image given: an older one still being read is dropped
   checker: null, // the image-check Worker (image-worker.js), started on the first image
   checks: new Map(), // id -> resolve of a pending image check
+  checkId: 0, // id of the latest image check
 };
 
 // Encoding runs tile by tile in the Worker; each finished tile moves the bar.
@@ -710,10 +711,15 @@ function checkImage(bytes) {
     const checker = state.checker;
     const settleAll = (r) => { for (const resolve of state.checks.values()) resolve(r); state.checks.clear(); };
     checker.onmessage = ({ data }) => {
-      if (data.dead && state.checker === checker) { checker.terminate(); state.checker = null; }
       const resolve = state.checks.get(data.id);
       state.checks.delete(data.id);
       if (resolve) resolve(data);
+      if (data.dead && state.checker === checker) {
+        // its wasm instance crashed: the next image starts a new Worker; nothing waits on this one
+        state.checker = null;
+        checker.terminate();
+        settleAll({ ok: null, message: data.message });
+      }
     };
     checker.onerror = (e) => {
       e.preventDefault();
@@ -722,7 +728,7 @@ function checkImage(bytes) {
       settleAll({ ok: null, message: `the image check failed: ${e.message}` });
     };
   }
-  const id = (state.checkId = (state.checkId || 0) + 1);
+  const id = ++state.checkId;
   return new Promise((resolve) => {
     state.checks.set(id, resolve);
     const copy = bytes.slice(0);
@@ -755,7 +761,7 @@ async function readImage(blob, name, superseded) {
     // the model's decoder tells the one cause the browser does not: an image too large to decode
     const c = await checkImage(bytes);
     if (superseded()) return false;
-    const tooLarge = c && c.ok === false && /too large/.test(c.message);
+    const tooLarge = c.ok === false && /too large/.test(c.message);
     showError(`${name}: ${tooLarge ? c.message : 'the browser cannot read this file as an image (use PNG, JPEG or WebP)'}. The previous image is kept.`);
     return false;
   }

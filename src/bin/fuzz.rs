@@ -182,16 +182,17 @@ fn count_nodes(v: &Value) -> usize {
     }
 }
 
-/// The `i`-th node in pre-order (0 = the root).
-fn nth_node(v: &mut Value, i: &mut usize) -> Option<*mut Value> {
+/// Applies `f` to the `i`-th node in pre-order (0 = the root); false when there are fewer nodes.
+fn with_nth_node(v: &mut Value, i: &mut usize, f: &mut dyn FnMut(&mut Value)) -> bool {
     if *i == 0 {
-        return Some(v as *mut Value);
+        f(v);
+        return true;
     }
     *i -= 1;
     match v {
-        Value::Array(a) => a.iter_mut().find_map(|c| nth_node(c, i)),
-        Value::Object(o) => o.values_mut().find_map(|c| nth_node(c, i)),
-        _ => None,
+        Value::Array(a) => a.iter_mut().any(|c| with_nth_node(c, i, f)),
+        Value::Object(o) => o.values_mut().any(|c| with_nth_node(c, i, f)),
+        _ => false,
     }
 }
 
@@ -250,10 +251,7 @@ fn mutate_json(rng: &mut Rng, v: &mut Value) {
     for _ in 0..rounds {
         let n = count_nodes(v);
         let mut i = rng.below(n);
-        if let Some(p) = nth_node(v, &mut i) {
-            // SAFETY: `p` points into `v`, which is not otherwise borrowed here.
-            mutate_node(rng, unsafe { &mut *p });
-        }
+        with_nth_node(v, &mut i, &mut |node| mutate_node(rng, node));
     }
 }
 

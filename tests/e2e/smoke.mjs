@@ -822,6 +822,8 @@ async function stress(page, { expected }) {
   await waitError(/truncated\.png/);
   let now = await look();
   log(`truncated PNG -> ${now.error}`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(OUT, 'stress-truncated.png') });
   check('a truncated PNG the browser can show is refused by name with the decoder\'s reason', /model's decoder cannot read it/.test(now.error)
     && /broken or truncated/.test(now.error) && /previous image is kept/.test(now.error), now.error);
   check('after the truncated PNG the previous image, its overlay and ranking stay (nothing encoded)', /photo\.png/.test(now.name)
