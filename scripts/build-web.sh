@@ -26,7 +26,8 @@ fi
 export RUSTFLAGS="${RUSTFLAGS:-} --cfg getrandom_backend=\"wasm_js\" --cfg web_sys_unstable_apis"
 
 start=$(date +%s)
-cargo build --lib --target "$TARGET" --profile "$PROFILE"
+# --no-default-features: the page library only (no scenes, training, evaluation or tooling)
+cargo build --lib --no-default-features --target "$TARGET" --profile "$PROFILE"
 WASM="${CARGO_TARGET_DIR:-target}/$TARGET/$PROFILE/zoo_prune_web.wasm"
 
 rm -rf pkg

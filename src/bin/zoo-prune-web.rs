@@ -7,7 +7,7 @@ use std::time::Instant;
 use zoo_prune_web::device::native_device;
 use zoo_prune_web::generate::read_floats;
 use zoo_prune_web::overlay::overlay_png;
-use zoo_prune_web::prune::{budget, rank, BudgetMode, Fusion, Method, Proxy, PruneInputs};
+use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, PruneInputs};
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
 use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
@@ -16,8 +16,9 @@ const USAGE: &str = "usage:
   zoo-prune-web answer --model DIR --image FILE --prompt TEXT
                        [--backend flex|wgpu] [--grid N] [--max-new-tokens N] [--chunk N]
                        [--method NAME --keep R|K [--seed N] [--budget per-tile|global]
-                        [--fusion multiply|sum|none] [--m N] [--h X] [--overlay FILE.png]
-                        [--ranking-json FILE]]
+                        [--fusion multiply|sum|none] [--m N] [--h X] [--proxy P]
+                        [--core-share X] [--layer N] [--deep-layer N] [--deep-keep X]
+                        [--overlay FILE.png] [--ranking-json FILE]]
 
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
                       (preprocessor_config.json and generation_config.json are used if present)
@@ -35,6 +36,13 @@ const USAGE: &str = "usage:
   --proxy P           ZOO's perturbed map: post-ln (default), last-mlp (the last encoder MLP block
                       too; literal finite differences, slow: use --m 8), linear (the bare connector:
                       constant sensitivity, flagged)
+  --core-share X      prompt-aware: share of the budget picked by relevance (0.6)
+  --layer N           visionzip: vision encoder layer (the last); fastv: LLM layer (2)
+  --deep-layer N, --deep-keep X
+                      info-horizon: LLM layer of the random drop (2/3 of the depth) and the
+                      share it keeps (0.5)
+                      A parameter given for a method it does not apply to is an error (the page's
+                      parameter object is checked by the same code: prune::MethodParams).
   --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image
   --ranking-json FILE write the ranking (method, order, scores, kept tokens) as JSON";
 
@@ -48,13 +56,9 @@ struct Args {
     chunk: usize,
     method: Option<String>,
     keep: String,
-    seed: u64,
+    params: MethodParams,
     budget: String,
-    fusion: String,
-    m: usize,
-    h: f64,
     overlay: Option<PathBuf>,
-    proxy: String,
     ranking_json: Option<PathBuf>,
 }
 
@@ -75,18 +79,15 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         chunk: 1,
         method: None,
         keep: "1.0".into(),
-        seed: 0,
+        params: MethodParams::default(),
         budget: "per-tile".into(),
-        fusion: "multiply".into(),
-        m: 64,
-        h: 0.01,
         overlay: None,
-        proxy: "post-ln".into(),
         ranking_json: None,
     };
     while let Some(flag) = it.next() {
         let mut val = || it.next().ok_or(format!("{flag} needs a value"));
         let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag} needs a number, got {v:?}"));
+        let real = |v: String| v.parse::<f64>().map_err(|_| format!("{flag} needs a number, got {v:?}"));
         match flag.as_str() {
             "--model" => model = Some(PathBuf::from(val()?)),
             "--image" => image = Some(PathBuf::from(val()?)),
@@ -97,16 +98,17 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
             "--chunk" => a.chunk = num(val()?)?,
             "--method" => a.method = Some(val()?),
             "--keep" => a.keep = val()?,
-            "--seed" => a.seed = num(val()?)? as u64,
+            "--seed" => a.params.seed = Some(num(val()?)? as u64),
             "--budget" => a.budget = val()?,
-            "--fusion" => a.fusion = val()?,
-            "--m" => a.m = num(val()?)?,
-            "--h" => {
-                let v = val()?;
-                a.h = v.parse().map_err(|_| format!("--h needs a number, got {v:?}"))?
-            }
+            "--fusion" => a.params.fusion = Some(val()?),
+            "--m" => a.params.m = Some(num(val()?)? as u64),
+            "--h" => a.params.h = Some(real(val()?)?),
+            "--proxy" => a.params.proxy = Some(val()?),
+            "--core-share" => a.params.core_share = Some(real(val()?)?),
+            "--layer" => a.params.layer = Some(num(val()?)? as u64),
+            "--deep-layer" => a.params.deep_layer = Some(num(val()?)? as u64),
+            "--deep-keep" => a.params.deep_keep = Some(real(val()?)?),
             "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
-            "--proxy" => a.proxy = val()?,
             "--ranking-json" => a.ranking_json = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other:?}")),
         }
@@ -155,24 +157,11 @@ fn run(a: Args) -> Result<()> {
     let pre_ms = ms(t);
     let ids = vlm.prompt_ids(&a.prompt, &processed)?;
     let method = match &a.method {
-        Some(name) => {
-            let mut m = Method::by_name(name, a.seed)?;
-            if let Method::Zoo { params, fusion } = &mut m {
-                params.m = a.m;
-                params.h = a.h;
-                params.proxy = Proxy::parse(&a.proxy).ok_or_else(|| {
-                    Error::Other(format!("unknown proxy {:?}; choose one of {:?}", a.proxy, Proxy::NAMES))
-                })?;
-                *fusion = Fusion::parse(&a.fusion)
-                    .ok_or_else(|| Error::Other(format!("unknown fusion {:?}", a.fusion)))?;
-            }
-            Some(m)
-        }
+        Some(name) => Some(a.params.build(name, &vlm.config)?),
         None => None,
     };
-    let last = vlm.config.vision_config.num_hidden_layers - 1;
     let att_layers: Vec<usize> = match method {
-        Some(Method::VisionZip { .. }) => vec![last],
+        Some(Method::VisionZip { layer }) => vec![layer],
         _ => vec![],
     };
     let t = Instant::now();
@@ -185,11 +174,7 @@ fn run(a: Args) -> Result<()> {
     let mut keep: Vec<usize> = (0..n_vis).collect();
     let mut deep = None;
     if let Some(method) = &method {
-        let budget_mode = match a.budget.as_str() {
-            "per-tile" => BudgetMode::PerTile,
-            "global" => BudgetMode::Global,
-            other => return Err(Error::Other(format!("unknown budget mode {other:?}"))),
-        };
+        let budget_mode = BudgetMode::parse(&a.budget)?;
         let k = parse_keep(&a.keep, n_vis)?;
         let q_ids = vlm.tokenizer.question_ids(&a.prompt)?;
         let t = Instant::now();

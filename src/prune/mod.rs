@@ -6,6 +6,7 @@
 //! loops: sensitivity-aware diversity, DivPrune, prompt-aware), `scores` (attention, norm and
 //! relevance scores for the baselines), `rng` (the seeded generator shared with the numpy reference).
 
+pub mod params;
 pub mod rng;
 pub mod scores;
 pub mod select;
@@ -16,6 +17,7 @@ use burn::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::generate::read_floats;
 use crate::model::{EncodedTiles, Idefics3};
+pub use params::{EffectiveParams, MethodParams};
 pub use select::{Fusion, Step};
 pub use zoo::{Estimator, Proxy, ZooParams};
 
@@ -93,9 +95,27 @@ pub enum BudgetMode {
     Global,
 }
 
+impl BudgetMode {
+    /// "per-tile" (also "") or "global".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "per-tile" | "" => Ok(BudgetMode::PerTile),
+            "global" => Ok(BudgetMode::Global),
+            other => Err(Error::Other(format!("unknown budget mode {other:?}: choose \"per-tile\" or \"global\""))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetMode::PerTile => "per-tile",
+            BudgetMode::Global => "global",
+        }
+    }
+}
+
 /// Random dropping inside the LLM (information horizon): at `layer`, keep `keep` (a fraction) of
 /// the visual tokens that reached the LLM, chosen with `seed`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DeepDrop {
     pub layer: usize,
     pub keep: f64,

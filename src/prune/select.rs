@@ -96,6 +96,16 @@ pub enum Fusion {
 }
 
 impl Fusion {
+    pub const NAMES: &'static [&'static str] = &["multiply", "sum", "none"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Multiply => "multiply",
+            Self::Sum => "sum",
+            Self::None => "none",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "multiply" | "mul" => Some(Self::Multiply),

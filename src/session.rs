@@ -1,0 +1,479 @@
+//! What the page holds between calls, platform-neutral: the encoded image and its prompt, the
+//! current ranking, the answer being generated, and its timings. `web.rs` forwards to this; the
+//! native tests drive it the same way (tests/session.rs).
+//!
+//! The flow is split so that a keep-ratio slider never recomputes anything:
+//! `encode` (image + question, once per image) -> `rank` (once per method / parameters / budget
+//! mode; returns the full keep order) -> `answer(k)` (a pruned answer keeping the first k of the
+//! order) -> `next_piece` (streams). `set_question` changes the question without re-encoding the
+//! image, and drops the ranking when it read the question (prompt-aware, FastV).
+//!
+//! Only asynchronous readback is used (`Generation::next_token`, `read_floats`, `prune::rank`): a
+//! synchronous readback panics on wasm.
+
+use serde::Serialize;
+
+use crate::generate::{read_floats, Generation};
+use crate::pipeline::EncodedImage;
+use crate::preprocess::RgbImage;
+use crate::prompt::TextStream;
+use crate::prune::{self, BudgetMode, Method, MethodParams, PruneInputs, Ranking};
+use crate::{Error, Result, Vlm};
+
+/// Milliseconds from some fixed start (`performance.now()` in the browser, `native_clock` natively).
+pub type Clock = fn() -> f64;
+
+/// Milliseconds since the first call (a `Clock` for native sessions).
+#[cfg(not(target_family = "wasm"))]
+pub fn native_clock() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+/// Timings of the last answer.
+#[derive(Default, Clone, Debug, Serialize)]
+pub struct Timings {
+    pub tiles: usize,
+    /// prompt length the LLM saw (after pruning)
+    pub prompt_tokens: usize,
+    pub visual_tokens: usize,
+    /// visual tokens the answer saw, and the method that chose them
+    pub kept_tokens: usize,
+    pub method: Option<String>,
+    /// decode + preprocess + tokenise, on the CPU
+    pub preprocess_ms: f64,
+    /// vision encoder + connector, until the features are on the device
+    pub encode_ms: f64,
+    /// the last ranking (one readback, greedy loops on the CPU)
+    pub rank_ms: Option<f64>,
+    /// from the call to `answer` until the first answer token was read back
+    pub first_token_ms: Option<f64>,
+    pub tokens: usize,
+    /// decoding speed after the first token: (tokens - 1) / time since the first token
+    pub tokens_per_s: Option<f64>,
+    pub total_ms: Option<f64>,
+    /// the KV cache's size after the last token (`Generation::kv_cache_bytes`)
+    pub kv_cache_bytes: Option<usize>,
+}
+
+/// The model's facts the page shows and builds its controls from.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub tokens_per_tile: usize,
+    pub tile_size: usize,
+    pub vision_layers: usize,
+    pub text_layers: usize,
+    pub text_hidden: usize,
+    pub vocab_size: usize,
+    pub params: usize,
+    pub methods: &'static [&'static str],
+    /// the methods whose ranking depends on the question (their ranking key includes it)
+    pub prompt_methods: Vec<&'static str>,
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub scale_factor: usize,
+    pub longest_edge: usize,
+    pub image_splitting: bool,
+    /// each method's parameters with their defaults for this model (as `rank` reports them)
+    pub method_defaults: std::collections::BTreeMap<&'static str, prune::EffectiveParams>,
+    pub proxies: &'static [&'static str],
+    pub fusions: &'static [&'static str],
+}
+
+/// One tiling choice for an image (`Session::tiling`).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct TilingChoice {
+    /// 0 = the model's own setting
+    pub max_grid: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub tiles: usize,
+    pub visual_tokens: usize,
+}
+
+/// What `encode` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Encoding {
+    pub tiles: usize,
+    /// 0 and 0 when the image was not split
+    pub rows: usize,
+    pub cols: usize,
+    pub tokens_per_tile: usize,
+    pub visual_tokens: usize,
+    /// the leading tokens that belong to the tile grid; the rest are the global image's
+    pub grid_tokens: usize,
+    pub image_width: usize,
+    pub image_height: usize,
+    /// [x, y, w, h] in original-image pixels, one per visual token in prompt order
+    pub token_rects: Vec<[f32; 4]>,
+    pub prompt_tokens: usize,
+    pub preprocess_ms: f64,
+    pub encode_ms: f64,
+}
+
+/// One greedy pick, as `rank` reports it (None where the value is NaN or infinite).
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    pub token: usize,
+    pub score: Option<f64>,
+    pub weight: Option<f64>,
+    pub distance: Option<f64>,
+}
+
+/// What `rank` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct RankReport {
+    pub method: String,
+    /// "per-tile" or "global"
+    pub budget: &'static str,
+    /// the method's effective parameters
+    pub params: prune::EffectiveParams,
+    /// the full keep order (visual-token indices, the first kept first)
+    pub order: Vec<usize>,
+    /// None where the method has no score for a token
+    pub scores: Vec<Option<f64>>,
+    pub warnings: Vec<String>,
+    pub deep_drop: Option<prune::DeepDrop>,
+    pub steps: Vec<StepReport>,
+    pub rank_ms: f64,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Other(msg.into())
+}
+
+/// The encoded image and the prompt built for it: what every ranking and answer starts from.
+struct Prepared {
+    encoded: EncodedImage,
+    /// full prompt ids (every `<image>` position)
+    ids: Vec<u32>,
+    /// the question's own ids (prompt-aware relevance)
+    question_ids: Vec<u32>,
+    preprocess_ms: f64,
+    encode_ms: f64,
+}
+
+struct Ranked {
+    method: Method,
+    ranking: Ranking,
+    rank_ms: f64,
+}
+
+/// A loaded model and what it holds for the current image.
+pub struct Session {
+    pub vlm: Vlm,
+    clock: Clock,
+    prepared: Option<Prepared>,
+    ranked: Option<Ranked>,
+    gen: Option<Generation>,
+    stream: TextStream,
+    timings: Timings,
+    t_ask: f64,
+    t_first: f64,
+}
+
+impl Session {
+    pub fn new(vlm: Vlm, clock: Clock) -> Self {
+        Session {
+            vlm,
+            clock,
+            prepared: None,
+            ranked: None,
+            gen: None,
+            stream: TextStream::default(),
+            timings: Timings::default(),
+            t_ask: 0.0,
+            t_first: 0.0,
+        }
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let c = &self.vlm.config;
+        ModelInfo {
+            tokens_per_tile: self.vlm.image_seq_len(),
+            tile_size: c.vision_config.image_size,
+            vision_layers: c.vision_config.num_hidden_layers,
+            text_layers: c.text_config.num_hidden_layers,
+            text_hidden: c.text_config.hidden_size,
+            vocab_size: c.text_config.vocab_size,
+            params: burn::module::Module::num_params(&self.vlm.model),
+            methods: Method::NAMES,
+            prompt_methods: Method::NAMES
+                .iter()
+                .copied()
+                .filter(|&n| Method::by_name(n, 0).is_ok_and(|m| m.needs_prompt()))
+                .collect(),
+            image_size: c.vision_config.image_size,
+            patch_size: c.vision_config.patch_size,
+            scale_factor: c.scale_factor,
+            longest_edge: self.vlm.processor.longest_edge,
+            image_splitting: self.vlm.processor.do_image_splitting,
+            method_defaults: Method::NAMES
+                .iter()
+                .filter_map(|&n| {
+                    let m = MethodParams::default().build(n, &self.vlm.config).ok()?;
+                    Some((n, m.effective_params()))
+                })
+                .collect(),
+            proxies: prune::Proxy::NAMES,
+            fusions: prune::Fusion::NAMES,
+        }
+    }
+
+    /// The tile grid of a `width` x `height` image for every tiling choice the page offers
+    /// (`max_grid` 0 = the model's own setting, then 1..=4), from `ProcessorConfig::layout`,
+    /// without encoding anything.
+    pub fn tiling(&self, width: u32, height: u32) -> Result<Vec<TilingChoice>> {
+        if width == 0 || height == 0 {
+            return Err(usage("the image is empty (0 pixels)"));
+        }
+        let per_tile = self.vlm.image_seq_len();
+        Ok((0..=4usize)
+            .map(|g| {
+                let cfg =
+                    if g == 0 { self.vlm.processor.clone() } else { self.vlm.processor.clone().with_max_grid(g) };
+                let l = cfg.layout(width as usize, height as usize);
+                TilingChoice {
+                    max_grid: g,
+                    rows: l.rows,
+                    cols: l.cols,
+                    tiles: l.num_tiles,
+                    visual_tokens: l.num_tiles * per_tile,
+                }
+            })
+            .collect())
+    }
+
+    /// Decodes and preprocesses the image, builds the prompt for `question`, and encodes every
+    /// tile (vision encoder + connector). `max_grid` 0 keeps the model's own tiling. Drops any
+    /// previous image, ranking and answer, also when it fails. `on_progress(done, total)` is
+    /// called after each tile has been computed (its output read back).
+    pub async fn encode(
+        &mut self,
+        image: &[u8],
+        question: &str,
+        max_grid: u32,
+        mut on_progress: impl FnMut(usize, usize),
+    ) -> Result<Encoding> {
+        self.gen = None;
+        self.prepared = None;
+        self.ranked = None;
+        self.stream = TextStream::default();
+        self.timings = Timings::default();
+        let t0 = (self.clock)();
+        let img = RgbImage::decode(image)?;
+        let grid = if max_grid == 0 { None } else { Some(max_grid as usize) };
+        let processed = self.vlm.preprocess(&img, grid)?;
+        let ids = self.vlm.prompt_ids(question, &processed)?;
+        let question_ids = self.vlm.tokenizer.question_ids(question)?;
+        let t1 = (self.clock)();
+        let total = processed.num_tiles;
+        let mut parts = Vec::with_capacity(total);
+        for i in 0..total {
+            let part = self.vlm.model.encode(self.vlm.pixels(&processed, i..i + 1), &[]);
+            // Wait for the device (async readback of one value) so that progress and encode_ms
+            // follow the encoder's work rather than the queueing of it.
+            read_floats(part.features.clone().reshape([-1]).narrow(0, 0, 1)).await?;
+            parts.push(part);
+            on_progress(i + 1, total);
+        }
+        let encoded = self.vlm.assemble(processed, parts);
+        let t2 = (self.clock)();
+        self.prepared = Some(Prepared { encoded, ids, question_ids, preprocess_ms: t1 - t0, encode_ms: t2 - t1 });
+        Ok(self.encoding().expect("just prepared"))
+    }
+
+    /// What the last `encode` reported, while its image is held.
+    pub fn encoding(&self) -> Option<Encoding> {
+        let s = self.prepared.as_ref()?;
+        let p = &s.encoded.processed;
+        let n = s.encoded.token_rects.len();
+        let per_tile = self.vlm.image_seq_len();
+        Some(Encoding {
+            tiles: p.num_tiles,
+            rows: p.rows,
+            cols: p.cols,
+            tokens_per_tile: per_tile,
+            visual_tokens: n,
+            grid_tokens: if p.rows * p.cols > 0 { p.rows * p.cols * per_tile } else { n },
+            image_width: p.original_width,
+            image_height: p.original_height,
+            token_rects: s.encoded.token_rects.iter().map(|r| [r.x, r.y, r.w, r.h]).collect(),
+            prompt_tokens: s.ids.len(),
+            preprocess_ms: s.preprocess_ms,
+            encode_ms: s.encode_ms,
+        })
+    }
+
+    /// Replaces the question of the encoded image (the image is not encoded again). Drops the
+    /// ranking when it depended on the question (prompt-aware, FastV); `has_ranking` tells.
+    /// Returns the new prompt length. On error (an empty question) nothing changes.
+    pub fn set_question(&mut self, question: &str) -> Result<usize> {
+        let prepared =
+            self.prepared.as_mut().ok_or_else(|| usage("no image is encoded yet: call encode first"))?;
+        let ids = self.vlm.prompt_ids(question, &prepared.encoded.processed)?;
+        let question_ids = self.vlm.tokenizer.question_ids(question)?;
+        if prepared.ids != ids {
+            prepared.ids = ids;
+            prepared.question_ids = question_ids;
+            if self.ranked.as_ref().is_some_and(|r| r.method.needs_prompt()) {
+                self.ranked = None;
+            }
+        }
+        Ok(prepared.ids.len())
+    }
+
+    /// Whether an image is encoded.
+    pub fn has_encoding(&self) -> bool {
+        self.prepared.is_some()
+    }
+
+    /// Whether a ranking of the current image (and question, where it matters) is held.
+    pub fn has_ranking(&self) -> bool {
+        self.ranked.is_some()
+    }
+
+    /// Ranks the encoded image's visual tokens with `method` (one of `Method::NAMES`), its
+    /// parameters and `budget` ("per-tile" or "global"). The ranking is kept for `answer`.
+    ///
+    /// VisionZip needs the vision encoder's attention maps: they are not computed by `encode`
+    /// (about 20 % more encoder time for every image); the first VisionZip ranking of an image
+    /// runs the encoder again with the maps of its layer and keeps them.
+    pub async fn rank(&mut self, method: &str, params: &MethodParams, budget: &str) -> Result<RankReport> {
+        if self.prepared.is_none() {
+            return Err(usage("no image is encoded yet: call encode before rank"));
+        }
+        let method = params.build(method, &self.vlm.config)?;
+        let mode = BudgetMode::parse(budget)?;
+        self.ranked = None;
+        if let Method::VisionZip { layer } = &method {
+            let layer = *layer;
+            let prepared = self.prepared.as_mut().expect("checked above");
+            if !prepared.encoded.tiles.attentions.iter().any(|(l, _)| *l == layer) {
+                let again = self.vlm.encode(prepared.encoded.processed.clone(), 1, &[layer], |_, _| {});
+                prepared.encoded.tiles.attentions.extend(again.tiles.attentions);
+            }
+        }
+        let prepared = self.prepared.as_ref().expect("checked above");
+        let t0 = (self.clock)();
+        let inputs = PruneInputs::new(
+            &self.vlm.model,
+            &prepared.encoded.tiles,
+            self.vlm.config.image_token_id,
+            &prepared.ids,
+            &prepared.question_ids,
+        );
+        let ranking = prune::rank(&method, &inputs, mode).await?;
+        let rank_ms = (self.clock)() - t0;
+        let report = RankReport {
+            method: ranking.method.clone(),
+            budget: mode.name(),
+            params: method.effective_params(),
+            order: ranking.order.clone(),
+            scores: ranking.scores.iter().map(|&v| finite(v)).collect(),
+            warnings: ranking.warnings.clone(),
+            deep_drop: ranking.deep_drop.clone(),
+            steps: ranking
+                .steps
+                .iter()
+                .map(|s| StepReport {
+                    token: s.token,
+                    score: finite(s.score),
+                    weight: finite(s.weight),
+                    distance: finite(s.distance),
+                })
+                .collect(),
+            rank_ms,
+        };
+        self.ranked = Some(Ranked { method, ranking, rank_ms });
+        Ok(report)
+    }
+
+    /// Starts an answer that sees only the first `k` visual tokens of the last ranking (a count,
+    /// 1..=visual tokens; with info-horizon also its random drop deep in the LLM). The answer then
+    /// comes from `next_piece`. Any previous answer is dropped.
+    pub fn answer(&mut self, k: usize, max_new_tokens: usize) -> Result<()> {
+        self.gen = None;
+        self.stream = TextStream::default();
+        let prepared = self.prepared.as_ref().ok_or_else(|| usage("no image is encoded yet: call encode first"))?;
+        let ranked = self.ranked.as_ref().ok_or_else(|| usage("no ranking of this image yet: call rank first"))?;
+        let n = ranked.ranking.order.len();
+        if k == 0 || k > n {
+            return Err(usage(format!("the budget must keep between 1 and {n} visual tokens, got {k}")));
+        }
+        self.t_ask = (self.clock)();
+        let keep = ranked.ranking.keep(k);
+        let gen = self.vlm.start_answer_pruned(
+            &prepared.ids,
+            prepared.encoded.features(),
+            &keep,
+            ranked.ranking.deep_drop.as_ref(),
+            max_new_tokens,
+        )?;
+        self.timings = Timings {
+            tiles: prepared.encoded.processed.num_tiles,
+            prompt_tokens: gen.prompt_len,
+            visual_tokens: n,
+            kept_tokens: k,
+            method: Some(ranked.ranking.method.clone()),
+            preprocess_ms: prepared.preprocess_ms,
+            encode_ms: prepared.encode_ms,
+            rank_ms: Some(ranked.rank_ms),
+            ..Timings::default()
+        };
+        self.gen = Some(gen);
+        Ok(())
+    }
+
+    /// The next piece of the answer's text, or None when the answer is complete (end of utterance
+    /// or `max_new_tokens`). Pieces are never empty.
+    pub async fn next_piece(&mut self) -> Result<Option<String>> {
+        let Session { vlm, gen, stream, timings, t_ask, t_first, clock, .. } = self;
+        let Some(g) = gen.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            let tok = match g.next_token(&vlm.model).await {
+                Ok(t) => t,
+                Err(e) => {
+                    *gen = None;
+                    return Err(e);
+                }
+            };
+            let now = clock();
+            let Some(tok) = tok else {
+                timings.total_ms = Some(now - *t_ask);
+                *gen = None;
+                return Ok(None);
+            };
+            timings.tokens += 1;
+            timings.kv_cache_bytes = Some(g.kv_cache_bytes());
+            if timings.tokens == 1 {
+                *t_first = now;
+                timings.first_token_ms = Some(now - *t_ask);
+            } else if now > *t_first {
+                timings.tokens_per_s = Some((timings.tokens - 1) as f64 * 1e3 / (now - *t_first));
+            }
+            let piece = stream.push(&vlm.tokenizer, tok)?;
+            if !piece.is_empty() {
+                return Ok(Some(piece));
+            }
+        }
+    }
+
+    /// Drops the answer in progress (the Stop button).
+    pub fn stop(&mut self) {
+        if self.gen.take().is_some() {
+            self.timings.total_ms = Some((self.clock)() - self.t_ask);
+        }
+    }
+
+    /// Timings of the last answer.
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+}
