@@ -140,9 +140,9 @@ fn pruning_the_tokens_of_the_asked_about_object_changes_the_answer() {
     // into its neighbours' tokens, and another object may share the colour.
     assert!(changed * 10 >= cases * 6, "the answer changed in only {changed} of {cases} scenes");
     assert!(kept_right * 10 >= cases * 9, "pruning empty tokens broke {} of {cases} answers", cases - kept_right);
-    // the first one, as the page's first scene shows it: the large yellow square's tokens pruned
-    assert_eq!(
-        first,
-        Some((0, "what colour is the large square?".to_string(), "yellow".to_string(), "green".to_string()))
-    );
+    // the first one is the page's first scene (the large yellow square, its tokens pruned): what
+    // the wrong answer is depends on the trained weights, only that it is wrong is asserted
+    let (index, question, truth, answer) = first.expect("a changed answer");
+    assert_eq!((index, question.as_str(), truth.as_str()), (0, "what colour is the large square?", "yellow"));
+    assert_ne!(answer, truth);
 }
