@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::model::{ForwardOptions, Idefics3};
 use crate::preprocess::{ProcessedImage, ProcessorConfig, RgbImage};
 use crate::prompt::{PromptTokenizer, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG_TOKEN, IMAGE_TOKEN};
-use crate::prune::rng::SplitMix64;
+use crate::rng::SplitMix64;
 use crate::random_weights::tensor_shapes;
 use crate::scenes::{scene_seed, vocabulary, Colour, Qa, Scene, SceneConfig, Shape, Size, Split};
 
@@ -759,5 +759,5 @@ pub fn greedy_answer(vlm: &crate::Vlm, scene: &Scene, question: &str, max_new_to
     let processed = vlm.preprocess(&scene_image(scene), None)?;
     let ids = vlm.prompt_ids(question, &processed)?;
     let enc = vlm.encode(processed, 1, &[], |_, _| {});
-    crate::evaluate::answer_all(vlm, &ids, &enc, max_new_tokens)
+    vlm.answer_all(&ids, &enc, max_new_tokens)
 }

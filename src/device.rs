@@ -32,3 +32,27 @@ pub async fn webgpu_device() -> Result<Device> {
         .await
         .map_err(|e| Error::Device(format!("WebGPU is not available: {e:?}")))
 }
+
+/// The device a page's model runs on: WebGPU when asked for and it starts (initialised once per
+/// Worker and reused by later loads), else burn's CPU backend. Returns the device, "webgpu" or
+/// "cpu (flex)", and why the CPU is used when it is.
+#[cfg(target_family = "wasm")]
+pub async fn browser_device(prefer_webgpu: bool) -> (Device, &'static str, Option<String>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+    }
+    if !prefer_webgpu {
+        return (Device::flex(), "cpu (flex)", Some("WebGPU not requested".into()));
+    }
+    if let Some(d) = WEBGPU.with(|d| d.borrow().clone()) {
+        return (d, "webgpu", None);
+    }
+    match webgpu_device().await {
+        Ok(d) => {
+            WEBGPU.with(|c| *c.borrow_mut() = Some(d.clone()));
+            (d, "webgpu", None)
+        }
+        Err(e) => (Device::flex(), "cpu (flex)", Some(e.to_string())),
+    }
+}

@@ -11,33 +11,10 @@ use std::collections::BTreeMap;
 
 use crate::builtin::{scene_image, DataSource};
 use crate::error::Result;
-use crate::model::ForwardOptions;
 use crate::pipeline::EncodedImage;
-use crate::prune::{budget, rank, BudgetMode, DeepDrop, Method, PruneInputs};
+use crate::prune::{budget, rank, BudgetMode, Method, PruneInputs};
 use crate::scenes::Split;
 use crate::Vlm;
-
-/// The greedy answer (decoded, trimmed) from the visual tokens `keep` (ascending indices) of an
-/// encoded image, with the information horizon's deep drop if given.
-pub fn answer_kept(
-    vlm: &Vlm,
-    ids: &[u32],
-    encoded: &EncodedImage,
-    keep: &[usize],
-    deep: Option<&DeepDrop>,
-    max_new_tokens: usize,
-) -> Result<String> {
-    let mut gen = vlm.start_answer_pruned(ids, encoded.features(), keep, deep, max_new_tokens)?;
-    while pollster::block_on(gen.next_token(&vlm.model))?.is_some() {}
-    Ok(vlm.tokenizer.decode(&gen.produced)?.trim().to_string())
-}
-
-/// The greedy answer from all visual tokens.
-pub fn answer_all(vlm: &Vlm, ids: &[u32], encoded: &EncodedImage, max_new_tokens: usize) -> Result<String> {
-    let mut gen = vlm.start_answer(ids, encoded.features(), &ForwardOptions::default(), max_new_tokens)?;
-    while pollster::block_on(gen.next_token(&vlm.model))?.is_some() {}
-    Ok(vlm.tokenizer.decode(&gen.produced)?.trim().to_string())
-}
 
 /// Encodes an image with the attention maps VisionZip needs (the last encoder layer's).
 pub fn encode_for_pruning(vlm: &Vlm, img: &crate::preprocess::RgbImage) -> Result<EncodedImage> {
@@ -243,7 +220,7 @@ pub fn evaluate(
             let ranking = pollster::block_on(rank(method, &inputs, BudgetMode::PerTile))?;
             for (r, &ratio) in ratios.iter().enumerate() {
                 let keep = ranking.keep(budget(n, ratio));
-                let got = answer_kept(vlm, &ids, &encoded, &keep, ranking.deep_drop.as_ref(), 4)?;
+                let got = vlm.answer_kept(&ids, &encoded, &keep, ranking.deep_drop.as_ref(), 4)?;
                 if got == ex.qa.answer {
                     correct[m][r] += 1;
                     kind.1[m][r] += 1;

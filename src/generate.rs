@@ -5,7 +5,8 @@
 
 use burn::tensor::{Int, Tensor};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::readback::read_ints;
 use crate::model::{ForwardOptions, Idefics3, KvCache};
 
 pub struct Generation {
@@ -17,23 +18,6 @@ pub struct Generation {
     pub eos: Vec<u32>,
     pub prompt_len: usize,
     pub finished: bool,
-}
-
-/// Reads int values back without a synchronous readback (works on wasm and natively).
-pub async fn read_ints<const D: usize>(t: Tensor<D, Int>) -> Result<Vec<i64>> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Device(format!("reading back from the device failed: {e:?}")))?;
-    Ok(data.iter::<i64>().collect())
-}
-
-pub async fn read_floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Device(format!("reading back from the device failed: {e:?}")))?;
-    Ok(data.iter::<f32>().collect())
 }
 
 impl Generation {

@@ -20,6 +20,8 @@ pub mod random_weights;
 #[cfg(feature = "tooling")]
 pub mod scenes;
 pub mod prompt;
+pub mod readback;
+pub mod rng;
 pub mod session;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]

@@ -6,8 +6,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::generate::Generation;
-use crate::model::{EncodedTiles, ForwardOptions, Idefics3, LayerDrop};
-use crate::prune::rng::permutation;
+use crate::model::{EncodedTiles, ForwardOptions, Idefics3};
+use crate::prune::apply::{deep_layer_drop, prune_prompt};
 use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
 use crate::prompt::PromptTokenizer;
@@ -227,48 +227,41 @@ impl Vlm {
     }
 }
 
+/// Blocking answers (native: tests, evaluation, the built-in model's tooling).
+#[cfg(not(target_family = "wasm"))]
+impl Vlm {
+    /// The greedy answer (decoded, trimmed) from the visual tokens `keep` (ascending indices) of an
+    /// encoded image, with the information horizon's deep drop if given.
+    pub fn answer_kept(
+        &self,
+        ids: &[u32],
+        encoded: &EncodedImage,
+        keep: &[usize],
+        deep: Option<&DeepDrop>,
+        max_new_tokens: usize,
+    ) -> Result<String> {
+        let gen = self.start_answer_pruned(ids, encoded.features(), keep, deep, max_new_tokens)?;
+        self.finish(gen)
+    }
+
+    /// The greedy answer (decoded, trimmed) from all visual tokens.
+    pub fn answer_all(&self, ids: &[u32], encoded: &EncodedImage, max_new_tokens: usize) -> Result<String> {
+        let gen = self.start_answer(ids, encoded.features(), &ForwardOptions::default(), max_new_tokens)?;
+        self.finish(gen)
+    }
+
+    fn finish(&self, mut gen: Generation) -> Result<String> {
+        while pollster::block_on(gen.next_token(&self.model))?.is_some() {}
+        Ok(self.tokenizer.decode(&gen.produced)?.trim().to_string())
+    }
+}
+
 /// See [`Vlm::pruned_prefill`].
 pub struct PrunedPrefill {
     pub ids: Vec<u32>,
     /// [1, ids.len(), d_t]
     pub embeds: Tensor<3>,
     pub opts: ForwardOptions,
-}
-
-/// The prompt with only the kept `<image>` positions: `keep` holds ascending visual-token indices.
-/// Structural tokens (tile wrappers, row/col markers, the global-image marker) always stay; the
-/// kept tokens keep their order and the positions are contiguous.
-pub fn prune_prompt(ids: &[u32], image_token_id: u32, keep: &[usize]) -> Vec<u32> {
-    let mut v = 0usize;
-    let mut k = 0usize;
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        if id == image_token_id {
-            if k < keep.len() && keep[k] == v {
-                out.push(id);
-                k += 1;
-            }
-            v += 1;
-        } else {
-            out.push(id);
-        }
-    }
-    out
-}
-
-/// The information horizon's deep drop for a pruned prompt: all text positions and a seeded random
-/// `keep` fraction of the visual positions.
-pub fn deep_layer_drop(pruned_ids: &[u32], image_token_id: u32, drop: &DeepDrop) -> LayerDrop {
-    let vis: Vec<usize> =
-        pruned_ids.iter().enumerate().filter(|(_, &t)| t == image_token_id).map(|(p, _)| p).collect();
-    let n_keep = ((vis.len() as f64) * drop.keep).round() as usize;
-    let mut chosen: Vec<usize> = permutation(drop.seed, vis.len()).into_iter().take(n_keep).collect();
-    chosen.sort_unstable();
-    let kept_vis: std::collections::HashSet<usize> = chosen.into_iter().map(|i| vis[i]).collect();
-    let keep = (0..pruned_ids.len())
-        .filter(|p| pruned_ids[*p] != image_token_id || kept_vis.contains(p))
-        .collect();
-    LayerDrop { layer: drop.layer, keep }
 }
 
 impl EncodedImage {

@@ -6,7 +6,7 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
 use crate::config::Idefics3Config;
-use crate::prune::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Every tensor name and shape an Idefics3 checkpoint of this config holds (torch layout).
 pub fn tensor_shapes(c: &Idefics3Config) -> Vec<(String, Vec<usize>)> {

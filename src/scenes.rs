@@ -21,54 +21,7 @@ use std::ops::RangeInclusive;
 // Random numbers
 // ---------------------------------------------------------------------------------------------
 
-/// The splitmix64 finaliser. A bijection on `u64` (xor-shifts and odd multiplications are
-/// invertible), which [`scene_seed`] relies on.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// splitmix64 (Steele, Lea, Flood 2014): `state += 0x9E3779B97F4A7C15`, output `mix64(state)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.state)
-    }
-
-    /// Uniform in `0..n` (multiply-shift; `n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        assert!(n > 0, "below(0)");
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range_incl(&mut self, lo: usize, hi: usize) -> usize {
-        assert!(lo <= hi, "empty range {lo}..={hi}");
-        lo + self.below(hi - lo + 1)
-    }
-
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() >> 63 == 1
-    }
-
-    /// Fisher-Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+pub use crate::rng::{mix64, SplitMix64};
 
 // Salts so that the scene, its question list and the sampling draw independent streams.
 const SCENE_SALT: u64 = 0x5CE4_E000_0000_0001;
@@ -528,30 +481,30 @@ impl Background {
 
     fn random(rng: &mut SplitMix64, cfg: &SceneConfig) -> Background {
         let k = (cfg.width.min(cfg.height) / 64).max(1);
-        let base = BACKGROUND_BASES[rng.below(BACKGROUND_BASES.len())];
+        let base = BACKGROUND_BASES[rng.index(BACKGROUND_BASES.len())];
         if !cfg.textured_background {
             return Background::Plain { base };
         }
-        match rng.below(4) {
+        match rng.index(4) {
             // Periods / cells that do not divide 8 (or 16), so patch-aligned tokens of the
             // background still differ from one another; random phase.
             0 => {
-                let period = k * [6, 10, 12, 14][rng.below(4)];
+                let period = k * [6, 10, 12, 14][rng.index(4)];
                 Background::Stripes {
                     base,
                     delta: rng.range_incl(8, 14) as i32,
                     period,
-                    phase: rng.below(period),
-                    orientation: Orientation::ALL[rng.below(4)],
+                    phase: rng.index(period),
+                    orientation: Orientation::ALL[rng.index(4)],
                 }
             }
             1 => {
-                let cell = k * [3, 5, 6, 7][rng.below(4)];
+                let cell = k * [3, 5, 6, 7][rng.index(4)];
                 Background::Checker {
                     base,
                     delta: rng.range_incl(7, 12) as i32,
                     cell,
-                    phase: (rng.below(2 * cell), rng.below(2 * cell)),
+                    phase: (rng.index(2 * cell), rng.index(2 * cell)),
                 }
             }
             2 => Background::Noise {
@@ -561,14 +514,14 @@ impl Background {
                 salt: rng.next_u64(),
             },
             _ => {
-                let mut to = BACKGROUND_BASES[rng.below(BACKGROUND_BASES.len())];
+                let mut to = BACKGROUND_BASES[rng.index(BACKGROUND_BASES.len())];
                 if to == base {
                     to = shade(base, 24);
                 }
                 Background::Gradient {
                     from: base,
                     to,
-                    orientation: Orientation::ALL[rng.below(4)],
+                    orientation: Orientation::ALL[rng.index(4)],
                 }
             }
         }
@@ -671,9 +624,9 @@ impl Scene {
         let n = rng.range_incl(*cfg.objects.start(), *cfg.objects.end());
         let mut objects: Vec<Object> = Vec::with_capacity(n);
         for _ in 0..n {
-            let shape = Shape::ALL[rng.below(Shape::ALL.len())];
-            let colour = Colour::ALL[rng.below(Colour::ALL.len())];
-            let mut size = Size::ALL[rng.below(Size::ALL.len())];
+            let shape = Shape::ALL[rng.index(Shape::ALL.len())];
+            let colour = Colour::ALL[rng.index(Colour::ALL.len())];
+            let mut size = Size::ALL[rng.index(Size::ALL.len())];
             let mut placed = None;
             'sizes: loop {
                 let side = cfg.side(size);
@@ -739,8 +692,8 @@ impl Scene {
             };
             let count = rng.range_incl(w * h / 700, w * h / 350);
             for _ in 0..count {
-                let x = rng.below(w);
-                let y = rng.below(h);
+                let x = rng.index(w);
+                let y = rng.index(h);
                 let i = (y * w + x) * 3;
                 let lum = (pixels[i] as i32 + pixels[i + 1] as i32 + pixels[i + 2] as i32) / 3;
                 let mut g = if rng.coin() { lum + 55 } else { lum - 55 };
@@ -751,7 +704,7 @@ impl Scene {
                 }
                 let g = g.clamp(55, 200) as u8;
                 let mut cells: Vec<(usize, usize)> = Vec::new();
-                if rng.below(3) == 0 {
+                if rng.index(3) == 0 {
                     let s = k * rng.range_incl(1, 2);
                     for dy in 0..s {
                         for dx in 0..s {
@@ -760,7 +713,7 @@ impl Scene {
                     }
                 } else {
                     let len = k * rng.range_incl(3, 5);
-                    let dir = rng.below(4);
+                    let dir = rng.index(4);
                     for t in 0..len {
                         for th in 0..k {
                             let (px, py) = match dir {
@@ -819,13 +772,6 @@ impl Scene {
     pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
         let i = (y * self.width + x) * 3;
         [self.pixels[i], self.pixels[i + 1], self.pixels[i + 2]]
-    }
-
-    /// Binary PPM (P6) of the scene, for quick inspection without an image library.
-    pub fn to_ppm(&self) -> Vec<u8> {
-        let mut out = format!("P6\n{} {}\n255\n", self.width, self.height).into_bytes();
-        out.extend_from_slice(&self.pixels);
-        out
     }
 
     // ---- questions ----------------------------------------------------------------------
@@ -931,7 +877,7 @@ impl Scene {
         let absent_pick = if absent.is_empty() {
             None
         } else {
-            Some(absent[rng.below(absent.len())])
+            Some(absent[rng.index(absent.len())])
         };
         for c in Colour::ALL {
             let m = self.matching(None, Some(c), None);
@@ -1106,7 +1052,7 @@ impl Scene {
             .into_iter()
             .filter(|k| all.iter().any(|q| q.kind == *k))
             .collect();
-        let kind = kinds[rng.below(kinds.len())];
+        let kind = kinds[rng.index(kinds.len())];
         pick_of_kind(&all, kind, &mut rng).expect("kind has questions")
     }
 
@@ -1131,7 +1077,7 @@ fn pick_of_kind(all: &[Qa], kind: QaKind, rng: &mut SplitMix64) -> Option<Qa> {
     if pool.is_empty() {
         None
     } else {
-        Some(pool[rng.below(pool.len())].clone())
+        Some(pool[rng.index(pool.len())].clone())
     }
 }
 
@@ -1321,7 +1267,7 @@ mod tests {
         let mut r = SplitMix64::new(7);
         let mut seen = [0usize; 5];
         for _ in 0..5000 {
-            seen[r.below(5)] += 1;
+            seen[r.index(5)] += 1;
             let v = r.range_incl(3, 6);
             assert!((3..=6).contains(&v));
         }

@@ -13,7 +13,8 @@
 
 use serde::Serialize;
 
-use crate::generate::{read_floats, Generation};
+use crate::generate::Generation;
+use crate::readback::read_floats;
 use crate::pipeline::EncodedImage;
 use crate::preprocess::RgbImage;
 use crate::prompt::TextStream;

@@ -2,10 +2,8 @@
 //! cross the boundary as JS objects (serde-wasm-bindgen, JSON-compatible: None is null); errors
 //! as JS `Error`s whose message is the library's.
 
-use std::cell::RefCell;
 use std::sync::Mutex;
 
-use burn::tensor::Device;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -56,21 +54,11 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
 /// truncated, a format this build does not read), without the "image: " prefix.
 #[wasm_bindgen]
 pub fn check_image(image: Vec<u8>) -> Result<JsValue, JsError> {
-    #[derive(Serialize)]
-    struct Size {
-        width: usize,
-        height: usize,
-    }
     match RgbImage::decode(&image) {
-        Ok(img) => to_js(&Size { width: img.width, height: img.height }),
+        Ok(img) => to_js(&serde_json::json!({ "width": img.width, "height": img.height })),
         Err(Error::Image(m)) => Err(JsError::new(&m)),
         Err(e) => Err(js(e)),
     }
-}
-
-thread_local! {
-    /// burn initialises WebGPU once; later loads in the same Worker reuse the device.
-    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
 #[wasm_bindgen]
@@ -93,29 +81,11 @@ impl WebModel {
         generation: Option<Vec<u8>>,
         prefer_webgpu: bool,
     ) -> Result<WebModel, JsError> {
-        let mut fallback_reason = Some("WebGPU not requested".to_string());
-        let mut device = None;
-        if prefer_webgpu {
-            device = WEBGPU.with(|d| d.borrow().clone());
-            if device.is_none() {
-                match crate::device::webgpu_device().await {
-                    Ok(d) => {
-                        WEBGPU.with(|c| *c.borrow_mut() = Some(d.clone()));
-                        device = Some(d);
-                    }
-                    Err(e) => fallback_reason = Some(e.to_string()),
-                }
-            }
-        }
-        let backend = if device.is_some() { "webgpu" } else { "cpu (flex)" }.to_string();
-        if device.is_some() {
-            fallback_reason = None;
-        }
-        let device = device.unwrap_or_else(Device::flex);
+        let (device, backend, fallback_reason) = crate::device::browser_device(prefer_webgpu).await;
         let file_bytes = safetensors.len();
         let files = ModelFiles { config, safetensors, tokenizer, preprocessor, generation };
         let vlm = Vlm::load(&files, &device).map_err(js)?;
-        Ok(WebModel { session: Session::new(vlm, perf_now), backend, fallback_reason, file_bytes })
+        Ok(WebModel { session: Session::new(vlm, perf_now), backend: backend.into(), fallback_reason, file_bytes })
     }
 
     /// "webgpu" or "cpu (flex)".
@@ -176,7 +146,6 @@ impl WebModel {
     pub fn has_encoding(&self) -> bool {
         self.session.has_encoding()
     }
-
     pub fn has_ranking(&self) -> bool {
         self.session.has_ranking()
     }

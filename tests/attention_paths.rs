@@ -8,7 +8,7 @@
 mod common;
 
 use burn::tensor::{Distribution, Tensor};
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::ForwardOptions;
 
 const TOL: f32 = 1e-4;

@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 use zoo_prune_web::builtin::{self, scene_image, DataSource, Sizes};
-use zoo_prune_web::evaluate::{answer_all, answer_kept, encode_for_pruning};
+use zoo_prune_web::evaluate::encode_for_pruning;
 use zoo_prune_web::scenes::{scene_seed, QaKind, Scene, Split};
 use zoo_prune_web::{ModelFiles, Vlm};
 
@@ -21,7 +21,7 @@ fn load() -> (Vlm, DataSource) {
 fn ask(vlm: &Vlm, scene: &Scene, question: &str) -> String {
     let enc = encode_for_pruning(vlm, &scene_image(scene)).unwrap();
     let ids = vlm.prompt_ids(question, &enc.processed).unwrap();
-    answer_all(vlm, &ids, &enc, 4).unwrap()
+    vlm.answer_all(&ids, &enc, 4).unwrap()
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn pruning_the_tokens_of_the_asked_about_object_changes_the_answer() {
         let Some(qa) = scene.sample_qa_of_kind(QaKind::ColourOfShape, seed) else { continue };
         let enc = encode_for_pruning(&vlm, &scene_image(&scene)).unwrap();
         let ids = vlm.prompt_ids(&qa.question, &enc.processed).unwrap();
-        if answer_all(&vlm, &ids, &enc, 4).unwrap() != qa.answer {
+        if vlm.answer_all(&ids, &enc, 4).unwrap() != qa.answer {
             continue;
         }
         let n = enc.features().dims()[0];
@@ -121,8 +121,8 @@ fn pruning_the_tokens_of_the_asked_about_object_changes_the_answer() {
             continue;
         }
         let control: Vec<usize> = (0..n).filter(|t| !empty[..covered.len()].contains(t)).collect();
-        let a = answer_kept(&vlm, &ids, &enc, &without_object, None, 4).unwrap();
-        let b = answer_kept(&vlm, &ids, &enc, &control, None, 4).unwrap();
+        let a = vlm.answer_kept(&ids, &enc, &without_object, None, 4).unwrap();
+        let b = vlm.answer_kept(&ids, &enc, &control, None, 4).unwrap();
         cases += 1;
         changed += (a != qa.answer) as usize;
         kept_right += (b == qa.answer) as usize;

@@ -9,7 +9,7 @@ mod common;
 
 use burn::tensor::{Tensor, TensorData};
 use common::*;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::preprocess::RgbImage;
 

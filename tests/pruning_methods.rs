@@ -5,7 +5,7 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::*;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::pipeline::EncodedImage;
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Fusion, Method, Proxy, PruneInputs, Ranking, ZooParams};

@@ -16,7 +16,7 @@ use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use common::*;
 use safetensors::SafeTensors;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::layers::LayerNorm;
 use zoo_prune_web::prune::rng::gaussian_directions;
 use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fusion};

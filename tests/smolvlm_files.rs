@@ -25,7 +25,7 @@ use burn::tensor::Tensor;
 use common::*;
 use serde_json::Value;
 use zoo_prune_web::config::Idefics3Config;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::preprocess::{Filter, ProcessorConfig, RgbImage};
 use zoo_prune_web::prompt::{PromptTokenizer, TextStream};

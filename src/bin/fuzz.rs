@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 use zoo_prune_web::config::Idefics3Config;
-use zoo_prune_web::prune::rng::SplitMix64;
+use zoo_prune_web::rng::SplitMix64;
 use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, PruneInputs};
 use zoo_prune_web::preprocess::{ProcessedImage, ProcessorConfig, RgbImage};
 use zoo_prune_web::prompt::{PromptTokenizer, TextStream};

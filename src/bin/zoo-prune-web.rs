@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use zoo_prune_web::device::native_device;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::overlay::overlay_png;
 use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, PruneInputs};
 use zoo_prune_web::preprocess::RgbImage;

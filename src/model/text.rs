@@ -73,9 +73,6 @@ impl KvCache {
     pub fn len(&self, layer: usize) -> usize {
         self.layers[layer].as_ref().map(|(k, _)| k.dims()[2]).unwrap_or(0)
     }
-    pub fn is_empty(&self) -> bool {
-        self.layers.iter().all(|l| l.is_none())
-    }
     /// f32 bytes held by all keys and values.
     pub fn bytes(&self) -> usize {
         self.layers

@@ -6,6 +6,7 @@
 //! loops: sensitivity-aware diversity, DivPrune, prompt-aware), `scores` (attention, norm and
 //! relevance scores for the baselines), `rng` (the seeded generator shared with the numpy reference).
 
+pub mod apply;
 pub mod params;
 pub mod rng;
 pub mod scores;
@@ -15,7 +16,7 @@ pub mod zoo;
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
-use crate::generate::read_floats;
+use crate::readback::read_floats;
 use crate::model::{EncodedTiles, Idefics3};
 pub use params::{EffectiveParams, MethodParams};
 pub use select::{Fusion, Step};

@@ -1,38 +1,8 @@
-//! A small deterministic generator shared bit-for-bit with the numpy reference
-//! (tests/pruning_reference/reference.py): splitmix64, uniforms in (0, 1], Box-Muller normals.
-//! The same seed gives the same directions and the same random ranking on every platform.
+//! ZOO-Prune's random directions and the random methods' permutations, drawn from the one seeded
+//! generator (`crate::rng`) bit-for-bit as the numpy reference (tests/pruning_reference/reference.py)
+//! does: uniforms in (0, 1], Box-Muller normals. The same seed gives the same result on every platform.
 
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    pub fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Uniform integer in 0..n (n > 0), by rejection (no modulo bias).
-    pub fn below(&mut self, n: u64) -> u64 {
-        let zone = u64::MAX - (u64::MAX % n);
-        loop {
-            let v = self.next_u64();
-            if v < zone {
-                return v % n;
-            }
-        }
-    }
-}
+pub use crate::rng::SplitMix64;
 
 /// m x d standard normals (row-major, Box-Muller pairs: cos then sin), each row scaled to unit
 /// L2 norm: the m shared perturbation directions of ZOO-Prune's Algorithm 1.

@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 use super::PruneInputs;
 use crate::error::{Error, Result};
-use crate::generate::read_floats;
+use crate::readback::read_floats;
 use crate::model::{pixel_shuffle, ForwardOptions, Idefics3};
 
 /// Sums a per-patch quantity [tiles, patches] over each visual token's s x s patches.

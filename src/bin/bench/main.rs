@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor};
 use zoo_prune_web::device::native_device;
-use zoo_prune_web::generate::read_floats;
+use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fusion};
 use zoo_prune_web::prune::{rank, zoo, BudgetMode, Method, PruneInputs, ZooParams};
 use zoo_prune_web::random_weights::{random_checkpoint, smolvlm_256m_config};
