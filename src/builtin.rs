@@ -24,7 +24,7 @@ use crate::model::{ForwardOptions, Idefics3};
 use crate::preprocess::{ProcessedImage, ProcessorConfig, RgbImage};
 use crate::prompt::{PromptTokenizer, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG_TOKEN, IMAGE_TOKEN};
 use crate::rng::SplitMix64;
-use crate::random_weights::tensor_shapes;
+use crate::model::tensors::checkpoint_tensors;
 use crate::scenes::{scene_seed, vocabulary, Colour, Qa, Scene, SceneConfig, Shape, Size, Split};
 
 pub const PAD_TOKEN: &str = "<pad>";
@@ -259,7 +259,7 @@ pub fn serialize_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
 pub fn init_tensors(c: &Idefics3Config, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut rng = SplitMix64::new(seed);
     let half_width = 0.02 * 3f64.sqrt();
-    tensor_shapes(c)
+    checkpoint_tensors(c)
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
@@ -317,68 +317,69 @@ fn linear_out_in(w: Tensor<2>) -> (Vec<usize>, Vec<f32>) {
 }
 
 /// The model's tensors under their HF names and torch shapes (Linear weights [out, in], the patch
-/// embedding as the conv kernel [hidden, channels, p, p]): the inverse of [`Idefics3::load`].
-/// Reads every parameter back from the device (natively synchronous).
+/// embedding as the conv kernel [hidden, channels, p, p]): the inverse of [`Idefics3::load`]. The
+/// parameters are read back in the order of [`checkpoint_tensors`], which gives the names; a shape
+/// that disagrees with it is a bug here and panics with the name. Reads every parameter back from
+/// the device (natively synchronous).
 pub fn model_tensors(model: &Idefics3, c: &Idefics3Config) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut out: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let lin = |out: &mut Vec<_>, prefix: String, l: &burn::nn::Linear| {
-        let (s, v) = linear_out_in(l.weight.val());
-        out.push((format!("{prefix}.weight"), s, v));
+    let mut out: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
+    let lin = |out: &mut Vec<_>, l: &burn::nn::Linear| {
+        out.push(linear_out_in(l.weight.val()));
         if let Some(b) = &l.bias {
             let b = b.val();
-            out.push((format!("{prefix}.bias"), b.dims().to_vec(), values(b)));
+            out.push((b.dims().to_vec(), values(b)));
         }
     };
-    let vec1 = |out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: String, t: Tensor<1>| {
-        out.push((name, t.dims().to_vec(), values(t)));
-    };
+    let vec1 = |out: &mut Vec<(Vec<usize>, Vec<f32>)>, t: Tensor<1>| out.push((t.dims().to_vec(), values(t)));
     let vc = &c.vision_config;
-    let vp = "model.vision_model";
     let emb = &model.vision.embeddings;
     let (_, conv) = linear_out_in(emb.patch_embedding.weight.val());
     let (d, p) = (vc.hidden_size, vc.patch_size);
-    out.push((format!("{vp}.embeddings.patch_embedding.weight"), vec![d, vc.num_channels, p, p], conv));
-    vec1(&mut out, format!("{vp}.embeddings.patch_embedding.bias"), emb.patch_embedding.bias.as_ref().unwrap().val());
+    out.push((vec![d, vc.num_channels, p, p], conv));
+    vec1(&mut out, emb.patch_embedding.bias.as_ref().unwrap().val());
     let pos = emb.position_embedding.val();
-    out.push((format!("{vp}.embeddings.position_embedding.weight"), pos.dims().to_vec(), values(pos)));
-    for (i, l) in model.vision.layers.iter().enumerate() {
-        let p = format!("{vp}.encoder.layers.{i}");
-        lin(&mut out, format!("{p}.self_attn.q_proj"), &l.self_attn.q_proj);
-        lin(&mut out, format!("{p}.self_attn.k_proj"), &l.self_attn.k_proj);
-        lin(&mut out, format!("{p}.self_attn.v_proj"), &l.self_attn.v_proj);
-        lin(&mut out, format!("{p}.self_attn.out_proj"), &l.self_attn.out_proj);
-        for (n, ln) in [("layer_norm1", &l.layer_norm1), ("layer_norm2", &l.layer_norm2)] {
-            vec1(&mut out, format!("{p}.{n}.weight"), ln.weight.val());
-            vec1(&mut out, format!("{p}.{n}.bias"), ln.bias.val());
+    out.push((pos.dims().to_vec(), values(pos)));
+    for l in &model.vision.layers {
+        let a = &l.self_attn;
+        for proj in [&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj] {
+            lin(&mut out, proj);
         }
-        lin(&mut out, format!("{p}.mlp.fc1"), &l.mlp.fc1);
-        lin(&mut out, format!("{p}.mlp.fc2"), &l.mlp.fc2);
+        for ln in [&l.layer_norm1, &l.layer_norm2] {
+            vec1(&mut out, ln.weight.val());
+            vec1(&mut out, ln.bias.val());
+        }
+        lin(&mut out, &l.mlp.fc1);
+        lin(&mut out, &l.mlp.fc2);
     }
     let pl = &model.vision.post_layernorm;
-    vec1(&mut out, format!("{vp}.post_layernorm.weight"), pl.weight.val());
-    vec1(&mut out, format!("{vp}.post_layernorm.bias"), pl.bias.val());
-    lin(&mut out, "model.connector.modality_projection.proj".into(), &model.connector.proj);
-    let tp = "model.text_model";
+    vec1(&mut out, pl.weight.val());
+    vec1(&mut out, pl.bias.val());
+    lin(&mut out, &model.connector.proj);
     let t = &model.text;
     let e = t.embed_tokens.val();
-    out.push((format!("{tp}.embed_tokens.weight"), e.dims().to_vec(), values(e)));
-    for (i, l) in t.layers.iter().enumerate() {
-        let p = format!("{tp}.layers.{i}");
-        vec1(&mut out, format!("{p}.input_layernorm.weight"), l.input_layernorm.weight.val());
-        vec1(&mut out, format!("{p}.post_attention_layernorm.weight"), l.post_attention_layernorm.weight.val());
-        lin(&mut out, format!("{p}.self_attn.q_proj"), &l.self_attn.q_proj);
-        lin(&mut out, format!("{p}.self_attn.k_proj"), &l.self_attn.k_proj);
-        lin(&mut out, format!("{p}.self_attn.v_proj"), &l.self_attn.v_proj);
-        lin(&mut out, format!("{p}.self_attn.o_proj"), &l.self_attn.o_proj);
-        lin(&mut out, format!("{p}.mlp.gate_proj"), &l.mlp.gate_proj);
-        lin(&mut out, format!("{p}.mlp.up_proj"), &l.mlp.up_proj);
-        lin(&mut out, format!("{p}.mlp.down_proj"), &l.mlp.down_proj);
+    out.push((e.dims().to_vec(), values(e)));
+    for l in &t.layers {
+        vec1(&mut out, l.input_layernorm.weight.val());
+        vec1(&mut out, l.post_attention_layernorm.weight.val());
+        let a = &l.self_attn;
+        for proj in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &l.mlp.gate_proj, &l.mlp.up_proj, &l.mlp.down_proj] {
+            lin(&mut out, proj);
+        }
     }
-    vec1(&mut out, format!("{tp}.norm.weight"), t.norm.weight.val());
+    vec1(&mut out, t.norm.weight.val());
     if let Some(h) = &t.lm_head {
-        lin(&mut out, "lm_head".into(), h);
+        lin(&mut out, h);
     }
-    out
+    let names = checkpoint_tensors(c);
+    assert_eq!(names.len(), out.len(), "the model has {} tensors, its config describes {}", out.len(), names.len());
+    names
+        .into_iter()
+        .zip(out)
+        .map(|((name, shape), (got, v))| {
+            assert_eq!(shape, got, "{name}: the model's tensor has shape {got:?}, the checkpoint table {shape:?}");
+            (name, shape, v)
+        })
+        .collect()
 }
 
 /// Writes an HF-layout model folder: config.json, model.safetensors (f32), tokenizer.json,

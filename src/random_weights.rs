@@ -6,65 +6,14 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 
 use crate::config::Idefics3Config;
+use crate::model::tensors::checkpoint_tensors;
 use crate::rng::SplitMix64;
-
-/// Every tensor name and shape an Idefics3 checkpoint of this config holds (torch layout).
-pub fn tensor_shapes(c: &Idefics3Config) -> Vec<(String, Vec<usize>)> {
-    let v = &c.vision_config;
-    let t = &c.text_config;
-    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut add = |n: String, s: Vec<usize>| out.push((n, s));
-    let (dv, p) = (v.hidden_size, v.patch_size);
-    let vp = "model.vision_model";
-    add(format!("{vp}.embeddings.patch_embedding.weight"), vec![dv, v.num_channels, p, p]);
-    add(format!("{vp}.embeddings.patch_embedding.bias"), vec![dv]);
-    add(format!("{vp}.embeddings.position_embedding.weight"), vec![v.num_patches(), dv]);
-    for i in 0..v.num_hidden_layers {
-        let l = format!("{vp}.encoder.layers.{i}");
-        for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-            add(format!("{l}.self_attn.{n}.weight"), vec![dv, dv]);
-            add(format!("{l}.self_attn.{n}.bias"), vec![dv]);
-        }
-        for n in ["layer_norm1", "layer_norm2"] {
-            add(format!("{l}.{n}.weight"), vec![dv]);
-            add(format!("{l}.{n}.bias"), vec![dv]);
-        }
-        add(format!("{l}.mlp.fc1.weight"), vec![v.intermediate_size, dv]);
-        add(format!("{l}.mlp.fc1.bias"), vec![v.intermediate_size]);
-        add(format!("{l}.mlp.fc2.weight"), vec![dv, v.intermediate_size]);
-        add(format!("{l}.mlp.fc2.bias"), vec![dv]);
-    }
-    add(format!("{vp}.post_layernorm.weight"), vec![dv]);
-    add(format!("{vp}.post_layernorm.bias"), vec![dv]);
-    let s2 = c.scale_factor * c.scale_factor;
-    add("model.connector.modality_projection.proj.weight".into(), vec![t.hidden_size, dv * s2]);
-    let (d, hd) = (t.hidden_size, t.head_dim());
-    let tp = "model.text_model";
-    add(format!("{tp}.embed_tokens.weight"), vec![t.vocab_size, d]);
-    for i in 0..t.num_hidden_layers {
-        let l = format!("{tp}.layers.{i}");
-        add(format!("{l}.input_layernorm.weight"), vec![d]);
-        add(format!("{l}.post_attention_layernorm.weight"), vec![d]);
-        add(format!("{l}.self_attn.q_proj.weight"), vec![t.num_attention_heads * hd, d]);
-        add(format!("{l}.self_attn.k_proj.weight"), vec![t.num_kv_heads() * hd, d]);
-        add(format!("{l}.self_attn.v_proj.weight"), vec![t.num_kv_heads() * hd, d]);
-        add(format!("{l}.self_attn.o_proj.weight"), vec![d, t.num_attention_heads * hd]);
-        add(format!("{l}.mlp.gate_proj.weight"), vec![t.intermediate_size, d]);
-        add(format!("{l}.mlp.up_proj.weight"), vec![t.intermediate_size, d]);
-        add(format!("{l}.mlp.down_proj.weight"), vec![d, t.intermediate_size]);
-    }
-    add(format!("{tp}.norm.weight"), vec![d]);
-    if !c.tied_embeddings() {
-        add("lm_head.weight".into(), vec![t.vocab_size, d]);
-    }
-    out
-}
 
 /// A random checkpoint (bf16, like the hub's SmolVLM files): matrices uniform with std
 /// 1/sqrt(fan_in), norm gains around 1, small biases. Deterministic for a seed.
 pub fn random_checkpoint(c: &Idefics3Config, seed: u64) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);
-    let shapes = tensor_shapes(c);
+    let shapes = checkpoint_tensors(c);
     let data: Vec<Vec<u8>> = shapes
         .iter()
         .map(|(name, shape)| {

@@ -88,6 +88,36 @@ impl<'a> WeightMap<'a> {
         v
     }
 
+    /// Checks the file against the tensors a config describes (`model::tensors`), before anything
+    /// is read: the first problem is told as reading would tell it, followed by how many more
+    /// there are and their names.
+    pub fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        let problems: Vec<String> = expected
+            .iter()
+            .filter_map(|(name, shape)| match self.st.tensor(name) {
+                Err(_) => Some(format!("missing tensor `{name}` (expected shape {shape:?})")),
+                Ok(v) if v.shape() != shape.as_slice() => Some(format!(
+                    "tensor `{name}` has shape {:?}, the config expects {shape:?}",
+                    v.shape()
+                )),
+                Ok(_) => None,
+            })
+            .collect();
+        match problems.as_slice() {
+            [] => Ok(()),
+            [one] => Err(Error::Checkpoint(one.clone())),
+            [first, rest @ ..] => {
+                let shown: Vec<&str> = rest.iter().take(4).map(|s| s.as_str()).collect();
+                Err(Error::Checkpoint(format!(
+                    "{first}; and {} more problem(s) with the tensors config.json describes: {}{}",
+                    rest.len(),
+                    shown.join("; "),
+                    if rest.len() > shown.len() { "; …" } else { "" }
+                )))
+            }
+        }
+    }
+
     /// The tensor `name` as f32 values, checked against `shape`.
     pub fn f32_values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let view = self.st.tensor(name).map_err(|_| {

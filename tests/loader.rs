@@ -92,6 +92,26 @@ fn missing_tensor_is_named() {
 }
 
 #[test]
+fn every_missing_or_misshaped_tensor_is_named_at_once() {
+    // e.g. SmolVLM-500M's weights with the 256M's config.json: many tensors wrong, all named
+    let mut f = files();
+    let conn = "model.connector.modality_projection.proj.weight";
+    f.safetensors = rewrite(&f.safetensors, |l| {
+        l.into_iter()
+            .filter(|t| !t.0.starts_with("model.text_model.layers.1.mlp."))
+            .map(|(n, d, s, b)| if n == conn { (n, d, vec![s[1], s[0]], b) } else { (n, d, s, b) })
+            .collect()
+    });
+    let e = load_err(&f);
+    // first in reading order (the connector comes before the text model), then the rest
+    assert!(e.starts_with(&format!("checkpoint: tensor `{conn}` has shape")), "{e}");
+    assert!(e.contains("and 3 more problem(s)"), "{e}");
+    for p in ["gate_proj", "up_proj", "down_proj"] {
+        assert!(e.contains(&format!("missing tensor `model.text_model.layers.1.mlp.{p}.weight`")), "{e}");
+    }
+}
+
+#[test]
 fn unexpected_tensor_is_named() {
     let mut f = files();
     f.safetensors = rewrite(&f.safetensors, |mut l| {
@@ -218,7 +238,8 @@ fn empty_question_is_reported() {
 
 #[test]
 fn random_checkpoints_have_the_hf_names_and_shapes() {
-    use zoo_prune_web::random_weights::{random_checkpoint, tensor_shapes};
+    use zoo_prune_web::model::tensors::checkpoint_tensors;
+    use zoo_prune_web::random_weights::random_checkpoint;
     for m in ["tiny_single", "tiny_tiles"] {
         let f = ModelFiles::from_dir(&fixtures().join(m)).unwrap();
         let cfg = zoo_prune_web::Idefics3Config::from_json(&f.config).unwrap();
@@ -226,7 +247,7 @@ fn random_checkpoints_have_the_hf_names_and_shapes() {
         let mut want: Vec<(String, Vec<usize>)> =
             hf.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec())).collect();
         want.sort();
-        let mut got = tensor_shapes(&cfg);
+        let mut got = checkpoint_tensors(&cfg);
         got.sort();
         assert_eq!(got, want, "{m}: our list of tensors differs from transformers' save_pretrained");
         let mut r = ModelFiles::from_dir(&fixtures().join(m)).unwrap();

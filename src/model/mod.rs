@@ -3,6 +3,7 @@
 
 pub mod connector;
 pub mod layers;
+pub mod tensors;
 pub mod text;
 pub mod vision;
 
@@ -40,12 +41,16 @@ impl Idefics3 {
     /// Loads `config.json` + `model.safetensors` bytes (the hub's files, unchanged).
     pub fn load(config: &Idefics3Config, safetensors: &[u8], device: &Device) -> Result<Self> {
         let w = WeightMap::new(safetensors)?;
+        Self::check_prefix(&w)?;
+        w.check(&tensors::checkpoint_tensors(config))?;
         let model = Self::from_weights(config, &w, device)?;
         w.finish()?;
         Ok(model)
     }
 
-    pub fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device) -> Result<Self> {
+    /// A file that holds none of the text model's tensors is not an Idefics3 checkpoint: say so
+    /// before listing what it lacks.
+    fn check_prefix(w: &WeightMap) -> Result<()> {
         let has_model_prefix = w.contains("model.text_model.embed_tokens.weight");
         if !has_model_prefix && !w.contains("model.text_model.norm.weight") {
             let names = w.names();
@@ -56,6 +61,11 @@ impl Idefics3 {
                 shown.join(", ")
             )));
         }
+        Ok(())
+    }
+
+    pub fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device) -> Result<Self> {
+        Self::check_prefix(w)?;
         Ok(Self {
             vision: VisionTransformer::load(w, "model.vision_model", &config.vision_config, device)?,
             connector: Connector::load(w, "model.connector", config, device)?,
