@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use crate::builtin::{scene_image, DataSource};
 use crate::error::Result;
 use crate::pipeline::EncodedImage;
-use crate::prune::{budget, rank, BudgetMode, Method, PruneInputs};
+use crate::prune::{budget, rank, BudgetMode, Method, Positions, PruneInputs};
 use crate::scenes::Split;
 use crate::Vlm;
 
@@ -191,15 +191,51 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// Runs the evaluation on scenes `0..scenes` of `split`; `progress(done, total)` after each scene.
+/// One row of an evaluation: a method with its parameters, and the positions its answers use.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub label: String,
+    pub method: Method,
+    pub positions: Positions,
+}
+
+impl Row {
+    /// "zoo", "zoo:sum", "zoo:none" (ZOO's fusion ablation, the paper's Table 4) or any method
+    /// name, for each of `positions`; labels say the positions only when both are evaluated.
+    pub fn parse(spec: &str, seed: u64, positions: &[Positions]) -> Result<Vec<Row>> {
+        let (name, fusion) = spec.split_once(':').map_or((spec, None), |(n, f)| (n, Some(f)));
+        let mut method = Method::by_name(name, seed)?;
+        if let Some(f) = fusion {
+            match &mut method {
+                Method::Zoo { fusion, .. } => {
+                    *fusion = crate::prune::Fusion::parse(f).ok_or_else(|| {
+                        crate::Error::Other(format!("unknown fusion {f:?} in {spec:?}: multiply, sum or none"))
+                    })?
+                }
+                _ => return Err(crate::Error::Other(format!("{spec:?}: only zoo takes a fusion (zoo:sum)"))),
+            }
+        }
+        Ok(positions
+            .iter()
+            .map(|&p| Row {
+                label: if positions.len() > 1 { format!("{spec} ({})", p.name()) } else { spec.to_string() },
+                method: method.clone(),
+                positions: p,
+            })
+            .collect())
+    }
+}
+
 pub fn evaluate(
     vlm: &Vlm,
     data: &DataSource,
     split: Split,
     scenes: usize,
     ratios: &[f64],
-    methods: &[Method],
+    rows: &[Row],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Evaluation> {
+    let methods = rows;
     let start = std::time::Instant::now();
     let mut correct = vec![vec![0usize; ratios.len()]; methods.len()];
     let mut by_kind: BTreeMap<&'static str, (usize, Vec<Vec<usize>>)> = BTreeMap::new();
@@ -216,16 +252,23 @@ pub fn evaluate(
             .or_insert_with(|| (0, vec![vec![0usize; ratios.len()]; methods.len()]));
         kind.0 += 1;
         let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
-        for (m, method) in methods.iter().enumerate() {
-            let ranking = pollster::block_on(rank(method, &inputs, BudgetMode::PerTile))?;
+        let mut last: Option<(String, crate::prune::Ranking)> = None;
+        for (m, row) in methods.iter().enumerate() {
+            // the rows of one method with both positions share its ranking
+            let key = format!("{:?}", row.method);
+            let ranking = match last.take() {
+                Some((k, r)) if k == key => r,
+                _ => pollster::block_on(rank(&row.method, &inputs, BudgetMode::PerTile))?,
+            };
             for (r, &ratio) in ratios.iter().enumerate() {
                 let keep = ranking.keep(budget(n, ratio));
-                let got = vlm.answer_kept(&ids, &encoded, &keep, ranking.deep_drop.as_ref(), 4)?;
+                let got = vlm.answer_kept(&ids, &encoded, &keep, ranking.deep_drop.as_ref(), row.positions, 4)?;
                 if got == ex.qa.answer {
                     correct[m][r] += 1;
                     kind.1[m][r] += 1;
                 }
             }
+            last = Some((key, ranking));
         }
         progress(i + 1, scenes);
     }
@@ -233,7 +276,7 @@ pub fn evaluate(
         split,
         scenes,
         ratios: ratios.to_vec(),
-        methods: methods.iter().map(|m| m.name().to_string()).collect(),
+        methods: rows.iter().map(|r| r.label.clone()).collect(),
         tokens,
         correct,
         by_kind,

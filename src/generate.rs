@@ -18,6 +18,8 @@ pub struct Generation {
     pub eos: Vec<u32>,
     pub prompt_len: usize,
     pub finished: bool,
+    /// With explicit prefill positions: the position of the next token (the last one + 1).
+    next_position: Option<usize>,
 }
 
 impl Generation {
@@ -43,6 +45,7 @@ impl Generation {
             eos,
             prompt_len,
             finished: max_new_tokens == 0,
+            next_position: opts.positions.as_ref().and_then(|p| p.iter().max()).map(|&m| m + 1),
         }
     }
 
@@ -74,7 +77,11 @@ impl Generation {
             self.finished = true;
         } else {
             let emb = model.text.embed(&[tok]).unsqueeze::<3>();
-            let out = model.text.forward(emb, &mut self.cache, &ForwardOptions::default());
+            let opts = ForwardOptions { positions: self.next_position.map(|p| vec![p]), ..Default::default() };
+            if let Some(p) = &mut self.next_position {
+                *p += 1;
+            }
+            let out = model.text.forward(emb, &mut self.cache, &opts);
             let logits = model.text.logits(out.hidden).reshape([-1]);
             self.pending = Some(logits.argmax(0));
         }

@@ -7,7 +7,7 @@ use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::generate::Generation;
 use crate::model::{EncodedTiles, ForwardOptions, Idefics3};
-use crate::prune::apply::{deep_layer_drop, prune_prompt};
+use crate::prune::apply::{deep_layer_drop, kept_positions, prune_prompt, Positions};
 use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
 use crate::prompt::PromptTokenizer;
@@ -194,21 +194,24 @@ impl Vlm {
         features: Tensor<2>,
         keep: &[usize],
         deep: Option<&DeepDrop>,
+        positions: Positions,
         max_new_tokens: usize,
     ) -> Result<Generation> {
-        let p = self.pruned_prefill(ids, features, keep, deep)?;
+        let p = self.pruned_prefill(ids, features, keep, deep, positions)?;
         Ok(Generation::start(&self.model, p.embeds, &p.opts, max_new_tokens, self.tokenizer.eos_ids.clone()))
     }
 
     /// What the pruned prefill runs on: the prompt with only the kept `<image>` positions, its input
     /// embeddings (kept visual tokens merged in order), and the deep drop if any. Positions are
-    /// contiguous (0..L-1), as the seeds' code does.
+    /// contiguous (0..L-1), as the seeds' code does, or with `Positions::Keep` each token's
+    /// position in the full prompt (`ForwardOptions::positions`).
     pub fn pruned_prefill(
         &self,
         ids: &[u32],
         features: Tensor<2>,
         keep: &[usize],
         deep: Option<&DeepDrop>,
+        positions: Positions,
     ) -> Result<PrunedPrefill> {
         let n = features.dims()[0];
         if keep.is_empty() || keep.iter().any(|&k| k >= n) || keep.windows(2).any(|w| w[0] >= w[1]) {
@@ -217,11 +220,16 @@ impl Vlm {
             )));
         }
         let image = self.config.image_token_id;
+        let kept_at = (positions == Positions::Keep).then(|| kept_positions(ids, image, keep));
         let ids = prune_prompt(ids, image, keep);
         let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &self.device);
         let kept = if keep.len() == n { features } else { features.select(0, idx) };
-        let opts = ForwardOptions { drop: deep.map(|d| deep_layer_drop(&ids, image, d)), ..Default::default() };
+        let opts = ForwardOptions {
+            drop: deep.map(|d| deep_layer_drop(&ids, image, d)),
+            positions: kept_at,
+            ..Default::default()
+        };
         let embeds = self.model.merge_embeds(&ids, image, Some(kept))?;
         Ok(PrunedPrefill { ids, embeds, opts })
     }
@@ -238,9 +246,10 @@ impl Vlm {
         encoded: &EncodedImage,
         keep: &[usize],
         deep: Option<&DeepDrop>,
+        positions: Positions,
         max_new_tokens: usize,
     ) -> Result<String> {
-        let gen = self.start_answer_pruned(ids, encoded.features(), keep, deep, max_new_tokens)?;
+        let gen = self.start_answer_pruned(ids, encoded.features(), keep, deep, positions, max_new_tokens)?;
         self.finish(gen)
     }
 

@@ -18,7 +18,7 @@ use crate::readback::read_floats;
 use crate::pipeline::EncodedImage;
 use crate::preprocess::RgbImage;
 use crate::prompt::TextStream;
-use crate::prune::{self, BudgetMode, Method, MethodParams, PruneInputs, Ranking};
+use crate::prune::{self, BudgetMode, Method, MethodParams, Positions, PruneInputs, Ranking};
 use crate::{Error, Result, Vlm};
 
 /// Milliseconds from some fixed start (`performance.now()` in the browser, `native_clock` natively).
@@ -41,6 +41,8 @@ pub struct Timings {
     /// visual tokens the answer saw, and the method that chose them
     pub kept_tokens: usize,
     pub method: Option<String>,
+    /// "renumber" or "keep": the RoPE positions the kept tokens had
+    pub positions: &'static str,
     /// decode + preprocess + tokenise, on the CPU
     pub preprocess_ms: f64,
     /// vision encoder + connector, until the features are on the device
@@ -396,8 +398,9 @@ impl Session {
 
     /// Starts an answer that sees only the first `k` visual tokens of the last ranking (a count,
     /// 1..=visual tokens; with info-horizon also its random drop deep in the LLM). The answer then
-    /// comes from `next_piece`. Any previous answer is dropped.
-    pub fn answer(&mut self, k: usize, max_new_tokens: usize) -> Result<()> {
+    /// comes from `next_piece`. Any previous answer is dropped. `positions`: renumber the kept
+    /// tokens 0..L-1 (the seeds' behaviour) or keep each one's position in the full prompt.
+    pub fn answer(&mut self, k: usize, max_new_tokens: usize, positions: Positions) -> Result<()> {
         self.gen = None;
         self.stream = TextStream::default();
         let prepared = self.prepared.as_ref().ok_or_else(|| usage("no image is encoded yet: call encode first"))?;
@@ -413,6 +416,7 @@ impl Session {
             prepared.encoded.features(),
             &keep,
             ranked.ranking.deep_drop.as_ref(),
+            positions,
             max_new_tokens,
         )?;
         self.timings = Timings {
@@ -421,6 +425,7 @@ impl Session {
             visual_tokens: n,
             kept_tokens: k,
             method: Some(ranked.ranking.method.clone()),
+            positions: positions.name(),
             preprocess_ms: prepared.preprocess_ms,
             encode_ms: prepared.encode_ms,
             rank_ms: Some(ranked.rank_ms),

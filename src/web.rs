@@ -8,7 +8,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::preprocess::RgbImage;
-use crate::prune::MethodParams;
+use crate::prune::{MethodParams, Positions};
 use crate::session::Session;
 use crate::{Error, ModelFiles, Vlm};
 
@@ -164,9 +164,11 @@ impl WebModel {
         to_js(&self.session.rank(&method, &params, &budget).await.map_err(js)?)
     }
 
-    /// `Session::answer`: starts an answer over the first `k` tokens of the ranking.
-    pub fn answer(&mut self, k: u32, max_new_tokens: u32) -> Result<(), JsError> {
-        self.session.answer(k as usize, max_new_tokens as usize).map_err(js)
+    /// `Session::answer`: starts an answer over the first `k` tokens of the ranking; `positions`
+    /// "renumber" (also "" or undefined) or "keep".
+    pub fn answer(&mut self, k: u32, max_new_tokens: u32, positions: Option<String>) -> Result<(), JsError> {
+        let positions = Positions::parse(positions.as_deref().unwrap_or("")).map_err(js)?;
+        self.session.answer(k as usize, max_new_tokens as usize, positions).map_err(js)
     }
 
     /// `Session::next_piece`: the next non-empty piece, or undefined at the end.

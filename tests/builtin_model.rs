@@ -5,6 +5,7 @@
 use burn::tensor::Device;
 use zoo_prune_web::builtin::{self, scene_image, DataSource, Sizes};
 use zoo_prune_web::evaluate::encode_for_pruning;
+use zoo_prune_web::prune::Positions;
 use zoo_prune_web::scenes::{scene_seed, QaKind, Scene, Split};
 use zoo_prune_web::{ModelFiles, Vlm};
 
@@ -121,8 +122,8 @@ fn pruning_the_tokens_of_the_asked_about_object_changes_the_answer() {
             continue;
         }
         let control: Vec<usize> = (0..n).filter(|t| !empty[..covered.len()].contains(t)).collect();
-        let a = vlm.answer_kept(&ids, &enc, &without_object, None, 4).unwrap();
-        let b = vlm.answer_kept(&ids, &enc, &control, None, 4).unwrap();
+        let a = vlm.answer_kept(&ids, &enc, &without_object, None, Positions::Renumber, 4).unwrap();
+        let b = vlm.answer_kept(&ids, &enc, &control, None, Positions::Renumber, 4).unwrap();
         cases += 1;
         changed += (a != qa.answer) as usize;
         kept_right += (b == qa.answer) as usize;

@@ -8,7 +8,7 @@ use common::*;
 use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::pipeline::EncodedImage;
 use zoo_prune_web::preprocess::RgbImage;
-use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Fusion, Method, Proxy, PruneInputs, Ranking, ZooParams};
+use zoo_prune_web::prune::{rank, BudgetMode, Positions, Estimator, Fusion, Method, Proxy, PruneInputs, Ranking, ZooParams};
 use zoo_prune_web::Vlm;
 
 struct Setup {
@@ -201,7 +201,7 @@ fn pruned_prefill_sees_only_the_kept_tokens() {
     let n = feats.dims()[0];
     let full: Vec<usize> = (0..n).collect();
     let answer = |keep: &[usize]| {
-        let mut g = s.vlm.start_answer_pruned(&s.ids, feats.clone(), keep, None, 6).unwrap();
+        let mut g = s.vlm.start_answer_pruned(&s.ids, feats.clone(), keep, None, Positions::Renumber, 6).unwrap();
         let len = g.prompt_len;
         let bytes = g.kv_cache_bytes();
         let mut toks = vec![];
@@ -225,8 +225,8 @@ fn pruned_prefill_sees_only_the_kept_tokens() {
     assert!(bytes < bytes_full);
     // What the pruned prefill computes is checked against transformers fed the kept tokens as
     // inputs_embeds in tests/smolvlm_files.rs.
-    assert!(s.vlm.start_answer_pruned(&s.ids, feats.clone(), &[], None, 6).is_err());
-    assert!(s.vlm.start_answer_pruned(&s.ids, feats, &[3, 1], None, 6).is_err());
+    assert!(s.vlm.start_answer_pruned(&s.ids, feats.clone(), &[], None, Positions::Renumber, 6).is_err());
+    assert!(s.vlm.start_answer_pruned(&s.ids, feats, &[3, 1], None, Positions::Renumber, 6).is_err());
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn info_horizon_drops_visual_tokens_at_the_deep_layer() {
     let deep = r.deep_drop.clone().expect("info-horizon has a deep drop");
     assert_eq!(deep.layer, 1);
     let keep = r.keep(16);
-    let g = s.vlm.start_answer_pruned(&s.ids, s.enc.features(), &keep, Some(&deep), 4).unwrap();
+    let g = s.vlm.start_answer_pruned(&s.ids, s.enc.features(), &keep, Some(&deep), Positions::Renumber, 4).unwrap();
     let lens = g.cache_lens();
     let text = s.ids.len() - 28;
     assert_eq!(lens[0], text + 16, "layer 0 sees the 16 kept tokens");

@@ -11,7 +11,7 @@ use zoo_prune_web::generate::Generation;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
-use zoo_prune_web::prune::{self, BudgetMode, Method, MethodParams, PruneInputs};
+use zoo_prune_web::prune::{self, BudgetMode, Method, MethodParams, Positions, PruneInputs};
 use zoo_prune_web::session::{native_clock, Session};
 use zoo_prune_web::Vlm;
 
@@ -50,7 +50,7 @@ fn streamed(vlm: &Vlm, toks: &[u32]) -> String {
 
 /// The session's whole answer, and the token count its timings report.
 fn answer(s: &mut Session, k: usize) -> (String, usize) {
-    s.answer(k, 8).unwrap();
+    s.answer(k, 8, Positions::Renumber).unwrap();
     let mut text = String::new();
     while let Some(p) = block_on(s.next_piece()).unwrap() {
         assert!(!p.is_empty(), "pieces are never empty");
@@ -63,18 +63,18 @@ fn answer(s: &mut Session, k: usize) -> (String, usize) {
 fn calls_out_of_order_say_what_to_call_first() {
     let mut s = session();
     assert!(err(block_on(s.rank("zoo", &params(""), "per-tile"))).contains("no image is encoded yet"));
-    assert!(err(s.answer(3, 4)).contains("no image is encoded yet"));
+    assert!(err(s.answer(3, 4, Positions::Renumber)).contains("no image is encoded yet"));
     assert!(err(s.set_question(Q)).contains("no image is encoded yet"));
     block_on(s.encode(&photo(), Q, 0, |_, _| {})).unwrap();
-    assert!(err(s.answer(3, 4)).contains("no ranking of this image yet"));
+    assert!(err(s.answer(3, 4, Positions::Renumber)).contains("no ranking of this image yet"));
     assert!(err(block_on(s.rank("zoo", &params(""), "sideways"))).contains("unknown budget mode \"sideways\""));
     assert!(err(block_on(s.rank("nope", &params(""), "per-tile"))).contains("unknown pruning method \"nope\""));
     // a failed rank leaves no ranking behind
     assert!(!s.has_ranking());
     let r = block_on(s.rank("random", &params(r#"{"seed": 5}"#), "global")).unwrap();
     let n = r.order.len();
-    assert!(err(s.answer(0, 4)).contains(&format!("between 1 and {n} visual tokens")));
-    assert!(err(s.answer(n + 1, 4)).contains(&format!("between 1 and {n} visual tokens")));
+    assert!(err(s.answer(0, 4, Positions::Renumber)).contains(&format!("between 1 and {n} visual tokens")));
+    assert!(err(s.answer(n + 1, 4, Positions::Renumber)).contains(&format!("between 1 and {n} visual tokens")));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn the_answer_keeps_the_first_k_of_the_ranking_and_all_tokens_is_the_unpruned_an
     let k = 7;
     let mut keep = r.order[..k].to_vec();
     keep.sort_unstable();
-    let pruned = tokens(&vlm, vlm.start_answer_pruned(&ids, encoded.features(), &keep, None, 8).unwrap());
+    let pruned = tokens(&vlm, vlm.start_answer_pruned(&ids, encoded.features(), &keep, None, Positions::Renumber, 8).unwrap());
     let (text_k, _) = answer(&mut s, k);
     assert_eq!(text_k, streamed(&vlm, &pruned));
     assert_ne!(all, pruned, "7 of 28 tokens changes this answer (else the comparison shows nothing)");
@@ -165,7 +165,7 @@ fn stop_ends_the_answer() {
     let mut s = session();
     block_on(s.encode(&photo(), Q, 0, |_, _| {})).unwrap();
     block_on(s.rank("divprune", &params(""), "global")).unwrap();
-    s.answer(5, 8).unwrap();
+    s.answer(5, 8, Positions::Renumber).unwrap();
     block_on(s.next_piece()).unwrap();
     s.stop();
     assert_eq!(block_on(s.next_piece()).unwrap(), None);

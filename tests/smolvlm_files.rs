@@ -29,7 +29,7 @@ use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::preprocess::{Filter, ProcessorConfig, RgbImage};
 use zoo_prune_web::prompt::{PromptTokenizer, TextStream};
-use zoo_prune_web::prune::{rank, BudgetMode, Method, PruneInputs};
+use zoo_prune_web::prune::{rank, BudgetMode, Method, Positions, PruneInputs};
 
 const LOGIT_TOL: f32 = 1e-4;
 const ATTENTION_TOL: f32 = 1e-7;
@@ -246,7 +246,7 @@ fn check_layout(backend: &str) {
 
     // Pruned prefill against transformers fed the kept tokens as inputs_embeds.
     let keep: Vec<usize> = ids(&r.json["pruned_keep"]).into_iter().map(|x| x as usize).collect();
-    let p = vlm.pruned_prefill(&prompt, features.clone(), &keep, None).unwrap();
+    let p = vlm.pruned_prefill(&prompt, features.clone(), &keep, None, Positions::Renumber).unwrap();
     assert_eq!(p.ids, ids(&r.json["pruned_input_ids"]), "{backend}: pruned prompt ids");
     let mut cache = vlm.model.text.new_cache();
     let out = vlm.model.text.forward(p.embeds, &mut cache, &p.opts);
@@ -255,6 +255,50 @@ fn check_layout(backend: &str) {
     let d = max_abs_diff(&logits, &r.tensor("pruned_prefill_logits_last").0);
     assert!(d <= LOGIT_TOL, "{backend}: pruned prefill logits max |diff| {d}");
     eprintln!("{backend}: pruned prefill ({} of {} ids) logits max |diff| {d:.2e}", p.ids.len(), prompt.len());
+
+    // Both position choices against transformers (make_positions_fixtures.py): the kept tokens'
+    // embeddings with explicit position_ids, renumbered 0..L-1 or kept from the full prompt (gaps),
+    // then greedy decoding through the KV cache at the following positions.
+    let dir = fixtures().join("smolvlm_layout");
+    let pref = json(&std::fs::read(dir.join("positions_reference.json")).unwrap());
+    let pbytes = std::fs::read(dir.join("positions_reference.safetensors")).unwrap();
+    let eos = r.json["eos_token_id"].as_u64().unwrap() as u32;
+    for (name, positions) in [("renumber", Positions::Renumber), ("keep", Positions::Keep)] {
+        let (want, shape) = read_f32(&pbytes, &format!("{name}_logits"));
+        let v = shape[1];
+        let p = vlm.pruned_prefill(&prompt, features.clone(), &keep, None, positions).unwrap();
+        if positions == Positions::Keep {
+            let at: Vec<usize> = ids(&pref["kept_positions"]).into_iter().map(|x| x as usize).collect();
+            assert_eq!(p.opts.positions.as_ref(), Some(&at), "kept positions");
+        }
+        // the prefill's last logits, then each decode step's, at explicit positions (as HF was fed)
+        let mut cache = vlm.model.text.new_cache();
+        let out = vlm.model.text.forward(p.embeds, &mut cache, &p.opts);
+        let n = out.hidden.dims()[1];
+        let mut row = floats(vlm.model.text.logits(out.hidden.narrow(1, n - 1, 1)));
+        let mut next = p.opts.positions.as_ref().map_or(n, |a| a.iter().max().unwrap() + 1);
+        let mut worst = 0f32;
+        for step in 0..shape[0] {
+            worst = worst.max(max_abs_diff(&row, &want[step * v..(step + 1) * v]));
+            let tok = row.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0;
+            let emb = vlm.model.text.embed(&[tok as u32]).unsqueeze::<3>();
+            let opts = ForwardOptions { positions: Some(vec![next]), ..Default::default() };
+            row = floats(vlm.model.text.logits(vlm.model.text.forward(emb, &mut cache, &opts).hidden));
+            next += 1;
+        }
+        assert!(worst <= LOGIT_TOL, "{backend}: {name} positions: logits max |diff| {worst}");
+        // the streaming path: transformers' greedy tokens up to its first eos
+        let mut gen = vlm.start_answer_pruned(&prompt, features.clone(), &keep, None, positions, 10).unwrap();
+        let mut got = vec![];
+        while let Some(t) = pollster::block_on(gen.next_token(&vlm.model)).unwrap() {
+            got.push(t);
+        }
+        let hf = ids(&pref[&format!("{name}_tokens")]);
+        let until_eos: Vec<u32> = hf.iter().copied().take_while(|&t| t != eos).collect();
+        assert_eq!(got, until_eos, "{backend}: {name} positions: greedy tokens");
+        eprintln!("{backend}: {name} positions: {} logit rows max |diff| {worst:.2e}, tokens {got:?}", shape[0]);
+    }
+    assert_ne!(ids(&pref["renumber_tokens"]), ids(&pref["keep_tokens"]), "the two choices answer differently here");
 
     // FastV and VisionZip scores against transformers' attention maps.
     let q_ids = vlm.tokenizer.question_ids(question).unwrap();

@@ -23,13 +23,14 @@ mod native {
 
     use zoo_prune_web::builtin::DataSource;
     use zoo_prune_web::device::native_device;
-    use zoo_prune_web::evaluate::evaluate;
-    use zoo_prune_web::prune::Method;
+    use zoo_prune_web::evaluate::{evaluate, Row};
+    use zoo_prune_web::prune::{Method, Positions};
     use zoo_prune_web::scenes::Split;
     use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
 
     const USAGE: &str = "evaluate [--model DIR] [--n N] [--split test|validation] \
-[--ratios 1,0.5,0.25,0.125,0.0625] [--methods zoo,divprune,...] [--seed N] [--svg FILE] [--json FILE] \
+[--ratios 1,0.5,0.25,0.125,0.0625] [--methods zoo,divprune,zoo:sum,zoo:none,...] \
+[--positions renumber|keep|both] [--seed N] [--svg FILE] [--json FILE] \
 [--samples DIR (also write one held-out scene per question kind as PNG + scenes.json)]";
 
     pub fn run() -> Result<()> {
@@ -39,6 +40,7 @@ mod native {
         let mut ratios = vec![1.0, 0.5, 0.25, 0.125, 0.0625];
         let mut names: Vec<String> = Method::NAMES.iter().map(|s| s.to_string()).collect();
         let mut seed = 0u64;
+        let mut positions = vec![Positions::Renumber];
         let mut svg = None;
         let mut json = None;
         let mut samples = None;
@@ -72,6 +74,12 @@ mod native {
                         .collect::<Result<_>>()?
                 }
                 "--methods" => names = val.split(',').map(|s| s.trim().to_string()).collect(),
+                "--positions" => {
+                    positions = match val.as_str() {
+                        "both" => vec![Positions::Renumber, Positions::Keep],
+                        one => vec![Positions::parse(one)?],
+                    }
+                }
                 "--seed" => seed = val.parse().map_err(|_| bad(format!("--seed: not a number: {val}")))?,
                 "--svg" => svg = Some(PathBuf::from(val)),
                 "--json" => json = Some(PathBuf::from(val)),
@@ -80,7 +88,10 @@ mod native {
             }
             i += 2;
         }
-        let methods: Vec<Method> = names.iter().map(|m| Method::by_name(m, seed)).collect::<Result<_>>()?;
+        let mut methods: Vec<Row> = vec![];
+        for m in &names {
+            methods.extend(Row::parse(m, seed, &positions)?);
+        }
         let device = native_device("flex")?;
         let files = ModelFiles::from_dir(&model)?;
         let preprocessor = files.preprocessor.clone().ok_or_else(|| {
@@ -115,8 +126,10 @@ mod native {
             ev.scenes, ev.split, ev.tokens, ev.seconds
         );
         println!("\n{}", ev.table());
-        if let Some(m) = ev.methods.iter().position(|m| m == "zoo") {
-            println!("{}", ev.kind_table(m));
+        for (m, name) in ev.methods.iter().enumerate() {
+            if name.starts_with("zoo") && !name.starts_with("zoo:") {
+                println!("{}", ev.kind_table(m));
+            }
         }
         let write = |path: &PathBuf, text: String| {
             std::fs::write(path, text).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))

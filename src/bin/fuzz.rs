@@ -33,7 +33,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 use zoo_prune_web::config::Idefics3Config;
 use zoo_prune_web::rng::SplitMix64;
-use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, PruneInputs};
+use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, Positions, PruneInputs};
 use zoo_prune_web::preprocess::{ProcessedImage, ProcessorConfig, RgbImage};
 use zoo_prune_web::prompt::{PromptTokenizer, TextStream};
 use zoo_prune_web::random_weights::random_checkpoint;
@@ -467,7 +467,7 @@ fn exercise(rng: &mut Rng, vlm: &Vlm, img: &RgbImage, question: &str) -> zoo_pru
     let n = features.dims()[0];
     let k = budget(n, *rng.pick(&[1.0, 0.5, 0.1, 0.0]));
     let keep = ranking.keep(k);
-    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, ranking.deep_drop.as_ref(), 3)?;
+    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, ranking.deep_drop.as_ref(), Positions::Renumber, 3)?;
     let mut stream = TextStream::default();
     while let Some(tok) = pollster::block_on(gen.next_token(&vlm.model))? {
         stream.push(&vlm.tokenizer, tok)?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use zoo_prune_web::device::native_device;
 use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::overlay::overlay_png;
-use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, PruneInputs};
+use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, Positions, PruneInputs};
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
 use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
@@ -18,7 +18,7 @@ const USAGE: &str = "usage:
                        [--method NAME --keep R|K [--seed N] [--budget per-tile|global]
                         [--fusion multiply|sum|none] [--m N] [--h X] [--proxy P]
                         [--core-share X] [--layer N] [--deep-layer N] [--deep-keep X]
-                        [--overlay FILE.png] [--ranking-json FILE]]
+                        [--positions renumber|keep] [--overlay FILE.png] [--ranking-json FILE]]
 
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
                       (preprocessor_config.json and generation_config.json are used if present)
@@ -43,6 +43,8 @@ const USAGE: &str = "usage:
                       share it keeps (0.5)
                       A parameter given for a method it does not apply to is an error (the page's
                       parameter object is checked by the same code: prune::MethodParams).
+  --positions P       renumber (default: the kept tokens get positions 0..L-1, as the seeds' code)
+                      or keep (each kept token keeps its position in the full prompt)
   --overlay FILE.png  write kept (outlined) and pruned (dimmed) tokens over the image
   --ranking-json FILE write the ranking (method, order, scores, kept tokens) as JSON";
 
@@ -57,6 +59,7 @@ struct Args {
     method: Option<String>,
     keep: String,
     params: MethodParams,
+    positions: Positions,
     budget: String,
     overlay: Option<PathBuf>,
     ranking_json: Option<PathBuf>,
@@ -80,6 +83,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         method: None,
         keep: "1.0".into(),
         params: MethodParams::default(),
+        positions: Positions::Renumber,
         budget: "per-tile".into(),
         overlay: None,
         ranking_json: None,
@@ -100,6 +104,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
             "--keep" => a.keep = val()?,
             "--seed" => a.params.seed = Some(num(val()?)? as u64),
             "--budget" => a.budget = val()?,
+            "--positions" => a.positions = Positions::parse(&val()?).map_err(|e| e.to_string())?,
             "--fusion" => a.params.fusion = Some(val()?),
             "--m" => a.params.m = Some(num(val()?)? as u64),
             "--h" => a.params.h = Some(real(val()?)?),
@@ -217,7 +222,7 @@ fn run(a: Args) -> Result<()> {
         eprintln!("overlay written to {}", path.display());
     }
     let t = Instant::now();
-    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, deep.as_ref(), a.max_new)?;
+    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, deep.as_ref(), a.positions, a.max_new)?;
     let mut stream = TextStream::default();
     let mut first_ms = None;
     let mut out = std::io::stdout();

@@ -1,10 +1,12 @@
 //! Llama decoder (SmolLM2) as in HF `modeling_llama.py`: RMSNorm, rotate-half RoPE, grouped-query
 //! attention, SwiGLU MLP, a KV cache, and an untied or tied lm_head.
 //!
-//! RoPE positions are per layer: a token's position in layer l is its index in that layer's
-//! sequence (cache length + offset). Without dropping this is the usual 0..n; when visual tokens
-//! are dropped at a deep layer (`LayerDrop`), the layers from there on renumber the kept
-//! positions contiguously, as the information-horizon paper does.
+//! RoPE positions: by default a token's position in layer l is its index in that layer's sequence
+//! (cache length + offset). Without dropping this is the usual 0..n; when visual tokens are
+//! dropped at a deep layer (`LayerDrop`), the layers from there on renumber the kept positions
+//! contiguously, as the information-horizon paper does. With explicit `ForwardOptions::positions`
+//! (HF's `position_ids`) every token keeps the position it is given, in every layer, across gaps
+//! and drops: the KV cache holds keys already rotated, so gaps need nothing else.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -101,6 +103,9 @@ pub struct ForwardOptions {
     /// Return every query's attention probabilities at this layer (training: the built-in model's
     /// attention supervision).
     pub attention_probs_at: Option<usize>,
+    /// Explicit RoPE position of each token of this call (HF's `position_ids`); None: the cache
+    /// length + offset, per layer.
+    pub positions: Option<Vec<usize>>,
 }
 
 pub struct ForwardOutput {
@@ -113,13 +118,20 @@ pub struct ForwardOutput {
 
 /// cos and sin tables [seq, head_dim] for positions start..start+seq, as HF computes them (f32).
 fn rope_tables(start: usize, seq: usize, head_dim: usize, theta: f64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let positions: Vec<usize> = (start..start + seq).collect();
+    rope_tables_at(&positions, head_dim, theta, device)
+}
+
+/// cos and sin tables [positions, head_dim] for the given positions.
+fn rope_tables_at(positions: &[usize], head_dim: usize, theta: f64, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let seq = positions.len();
     let half = head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
         .collect();
     let mut cos = Vec::with_capacity(seq * head_dim);
     let mut sin = Vec::with_capacity(seq * head_dim);
-    for p in start..start + seq {
+    for &p in positions {
         // emb = cat(freqs, freqs): the same half repeated
         let angles: Vec<f32> = inv_freq.iter().map(|f| p as f32 * f).collect();
         for a in angles.iter().chain(&angles) {
@@ -320,6 +332,11 @@ impl TextModel {
         let mut last_query_attention = None;
         let mut attention_probs = None;
         let mut rope: Option<(usize, usize, (Tensor<2>, Tensor<2>))> = None;
+        let mut positions = opts.positions.clone();
+        if let Some(p) = &positions {
+            assert_eq!(p.len(), x.dims()[1], "one position per token");
+        }
+        let mut explicit = positions.as_ref().map(|p| rope_tables_at(p, self.head_dim, self.rope_theta, &device));
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(drop) = &opts.drop {
                 if drop.layer == i {
@@ -327,12 +344,18 @@ impl TextModel {
                     let n = idx.len();
                     let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
                     x = x.select(1, idx);
+                    // explicit positions travel with their tokens
+                    if let Some(p) = &mut positions {
+                        *p = drop.keep.iter().map(|&k| p[k]).collect();
+                        explicit = Some(rope_tables_at(p, self.head_dim, self.rope_theta, &device));
+                    }
                 }
             }
             let s = x.dims()[1];
             let start = cache.len(i);
-            let tables = match rope.take() {
-                Some((st, sl, t)) if st == start && sl == s => t,
+            let tables = match (&explicit, rope.take()) {
+                (Some(t), _) => t.clone(),
+                (None, Some((st, sl, t))) if st == start && sl == s => t,
                 _ => rope_tables(start, s, self.head_dim, self.rope_theta, &device),
             };
             let want = opts.last_query_attention_at == Some(i);

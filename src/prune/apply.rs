@@ -40,3 +40,54 @@ pub fn deep_layer_drop(pruned_ids: &[u32], image_token_id: u32, drop: &DeepDrop)
         .collect();
     LayerDrop { layer: drop.layer, keep }
 }
+
+/// Which RoPE positions the tokens of a pruned prompt get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Positions {
+    /// 0..L-1 over the pruned prompt: what the seeds' code does (position_ids = None).
+    #[default]
+    Renumber,
+    /// Each token keeps its position in the full prompt (gaps where tokens were pruned); the
+    /// answer continues after the full prompt's last position.
+    Keep,
+}
+
+impl Positions {
+    pub const NAMES: &'static [&'static str] = &["renumber", "keep"];
+
+    pub fn parse(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "renumber" | "" => Ok(Self::Renumber),
+            "keep" => Ok(Self::Keep),
+            other => Err(crate::error::Error::Other(format!(
+                "unknown positions {other:?}: choose \"renumber\" or \"keep\""
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Renumber => "renumber",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// The position in the full prompt `ids` of each token that [`prune_prompt`] keeps.
+pub fn kept_positions(ids: &[u32], image_token_id: u32, keep: &[usize]) -> Vec<usize> {
+    let mut v = 0usize;
+    let mut k = 0usize;
+    let mut out = Vec::with_capacity(ids.len());
+    for (p, &id) in ids.iter().enumerate() {
+        if id == image_token_id {
+            if k < keep.len() && keep[k] == v {
+                out.push(p);
+                k += 1;
+            }
+            v += 1;
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

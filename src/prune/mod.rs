@@ -18,6 +18,7 @@ use burn::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::readback::read_floats;
 use crate::model::{EncodedTiles, Idefics3};
+pub use apply::Positions;
 pub use params::{EffectiveParams, MethodParams};
 pub use select::{Fusion, Step};
 pub use zoo::{Estimator, Proxy, ZooParams};

@@ -22,7 +22,7 @@ use burn::tensor::{Distribution, Tensor};
 use zoo_prune_web::device::native_device;
 use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fusion};
-use zoo_prune_web::prune::{rank, zoo, BudgetMode, Method, PruneInputs, ZooParams};
+use zoo_prune_web::prune::{rank, zoo, BudgetMode, Method, Positions, PruneInputs, ZooParams};
 use zoo_prune_web::random_weights::{random_checkpoint, smolvlm_256m_config};
 use zoo_prune_web::{ModelFiles, Vlm};
 
@@ -193,7 +193,7 @@ fn main() {
         let k = ((n_vis as f64) * r).round() as usize;
         let keep: Vec<usize> = (0..n_vis).step_by((n_vis / k).max(1)).take(k).collect();
         let ms = time(runs, || {
-            let mut g = vlm.start_answer_pruned(&ids, all.clone(), &keep, None, 1).unwrap();
+            let mut g = vlm.start_answer_pruned(&ids, all.clone(), &keep, None, Positions::Renumber, 1).unwrap();
             std::hint::black_box(pollster::block_on(g.next_token(&vlm.model)).unwrap());
         });
         if r == 1.0 {
