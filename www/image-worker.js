@@ -22,7 +22,7 @@ self.onmessage = async ({ data: { id, image } }) => {
     return;
   }
   try {
-    self.postMessage({ id, ok: true, ...JSON.parse(check_image(new Uint8Array(image))) });
+    self.postMessage({ id, ok: true, ...check_image(new Uint8Array(image)) });
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {
       // the instance is dead: say so, and let the page start a new Worker for the next image

@@ -8,27 +8,12 @@
 // budget mode or the encoding change (or the question, for the methods that read it: the wasm side
 // drops such a ranking itself). A keep-ratio change never reaches this Worker before "Ask".
 //
-// Page -> Worker: {type:'load', source, preferWebgpu}
-//                   source = {kind:'url', base} | {kind:'hub', hub, name} | {kind:'files', files: {name: File}}
-//                 {type:'tiling', width, height}    the grid and tokens of every tiling choice
-//                 {type:'prepare', id, input}          encode if stale, rank if stale
-//                 {type:'ask', id, input, ratio, maxNewTokens}
-//                 {type:'stop'}
-//   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
-// Worker -> Page: {type:'status', text}
-//                 {type:'progress', file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type:'loaded', backend, adapter, fallbackReason, info, loadMs}
-//                 {type:'tiling', width, height, choices}
-//                 {type:'encode-progress', id, done, total}   after each encoded tile
-//                 {type:'encoded', id, imageVersion, maxGrid, encoding}
-//                 {type:'ranked', id, key, input (without the image), ranking}   (key: see rankingKey)
-//                 {type:'prepared', id, skipped?}   (skipped: a newer request came first)
-//                 {type:'piece', id, text}
-//                 {type:'done', id, stopped, timings}
-//                 {type:'error', id?, during, message}
-//                 {type:'fatal', message}     (the wasm instance is dead: the page offers a reload)
+// The messages exchanged with the page, and what both sides share: protocol.js.
 
 import init, { WebModel, take_panic_message } from '../pkg/zoo_prune_web.js';
+import {
+  ToWorker, FromWorker, SourceKind, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES,
+} from './protocol.js';
 
 let model = null;
 let wasmDead = false;
@@ -44,7 +29,8 @@ let newest = 0;
 let encodedKey = null; // `${imageVersion}|${maxGrid}`
 let encodedQuestion = null;
 let encoding = null; // the parsed JSON of WebModel.encode
-let rankKey = null; // `${encodedKey}|${method}|${params}|${budget}`
+let rankKey = null; // rankingKey of the ranking held (protocol.js)
+let promptMethods = []; // the model's info.prompt_methods: the methods whose ranking reads the question
 
 const post = (msg) => self.postMessage(msg);
 
@@ -61,7 +47,7 @@ if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
     device.lost.then((info) => {
       if (wasmDead) return;
       wasmDead = true;
-      post({ type: 'fatal', message: `GPUDevice.lost, reason ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}` });
+      post({ type: FromWorker.FATAL, message: `GPUDevice.lost, reason ${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''}` });
     });
     device.addEventListener('uncapturederror', (ev) => {
       const oom = typeof GPUOutOfMemoryError !== 'undefined' && ev.error instanceof GPUOutOfMemoryError;
@@ -72,7 +58,7 @@ if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
   };
 }
 self.__zpwGpuDevices = gpuDevices;
-const status = (text) => post({ type: 'status', text });
+const status = (text) => post({ type: FromWorker.STATUS, text });
 
 function errorText(e) {
   if (e instanceof WebAssembly.RuntimeError) {
@@ -91,18 +77,11 @@ function errorText(e) {
 function report(during, e, id) {
   const message = errorText(e);
   if (e && typeof e === 'object' && typeof e.during === 'string') during = e.during;
-  if (wasmDead) post({ type: 'fatal', message: `${during}: ${message}` });
-  else post({ type: 'error', id, during, message });
+  if (wasmDead) post({ type: FromWorker.FATAL, message: `${during}: ${message}` });
+  else post({ type: FromWorker.ERROR, id, during, message });
 }
 
-// The Cache API store of downloaded model files (app.js lists and clears it under the same name).
-const MODEL_CACHE = 'zoo-prune-web-models-v1';
-const MODEL_FILES = [
-  ['config.json', true], ['tokenizer.json', true], ['preprocessor_config.json', false],
-  ['generation_config.json', false], ['model.safetensors', true],
-];
-
-const progress = (file, loaded, total, extra = {}) => post({ type: 'progress', file, loaded, total, ...extra });
+const progress = (file, loaded, total, extra = {}) => post({ type: FromWorker.PROGRESS, file, loaded, total, ...extra });
 
 // Fetches one file, reporting its bytes as they arrive (content-length gives the total). A
 // missing optional file (404) is undefined.
@@ -216,14 +195,14 @@ async function fetchBytes(url, required) {
 // The model's files as bytes, in WebModel.load's order.
 async function modelFiles(source) {
   const got = {};
-  if (source.kind === 'hub') {
+  if (source.kind === SourceKind.HUB) {
     // file by file (the small ones first), each with its own progress bar
-    for (const [file, required] of MODEL_FILES) {
+    for (const file of MODEL_FILES) {
       status(`downloading ${file} of ${source.name}…`);
-      got[file] = await hubFile(new URL(`${source.name}/resolve/main/${file}`, source.hub).href, file, required);
+      got[file] = await hubFile(new URL(`${source.name}/resolve/main/${file}`, source.hub).href, file, REQUIRED_FILES.includes(file));
     }
-  } else if (source.kind === 'files') {
-    for (const [file] of MODEL_FILES) {
+  } else if (source.kind === SourceKind.FILES) {
+    for (const file of MODEL_FILES) {
       const f = source.files[file];
       if (!f) continue;
       status(`reading ${file}…`);
@@ -237,11 +216,11 @@ async function modelFiles(source) {
   } else {
     status(`fetching the model files from ${source.base}…`);
     const url = (name) => new URL(name, source.base).href;
-    const all = await Promise.all(MODEL_FILES.map(([file, required]) => fetchBytes(url(file), required)));
-    MODEL_FILES.forEach(([file], i) => { got[file] = all[i]; });
+    const all = await Promise.all(MODEL_FILES.map((file) => fetchBytes(url(file), REQUIRED_FILES.includes(file))));
+    MODEL_FILES.forEach((file, i) => { got[file] = all[i]; });
   }
-  for (const [file, required] of MODEL_FILES) {
-    if (required && !got[file]) throw new Error(`${file} is missing`);
+  for (const file of REQUIRED_FILES) {
+    if (!got[file]) throw new Error(`${file} is missing`);
   }
   return got;
 }
@@ -281,10 +260,10 @@ async function load({ source, preferWebgpu }) {
   }
   status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
   model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu);
-  const info = JSON.parse(model.info());
+  const info = model.info();
   promptMethods = info.prompt_methods || [];
   post({
-    type: 'loaded',
+    type: FromWorker.LOADED,
     backend: model.backend(),
     adapter,
     fallbackReason: jsFallback || model.fallback_reason() || null,
@@ -314,39 +293,25 @@ async function prepare(id, input) {
     rankKey = null;
     status('encoding the image…');
     encoding = await step('encoding the image',
-      async () => JSON.parse(await model.encode(new Uint8Array(image), question, maxGrid,
-        (done, total) => post({ type: 'encode-progress', id, done, total }))));
+      () => model.encode(new Uint8Array(image), question, maxGrid,
+        (done, total) => post({ type: FromWorker.ENCODE_PROGRESS, id, done, total })));
     encodedKey = eKey;
     encodedQuestion = question;
-    post({ type: 'encoded', id, imageVersion, maxGrid, encoding });
+    post({ type: FromWorker.ENCODED, id, imageVersion, maxGrid, encoding });
   } else if (question !== encodedQuestion) {
     // throws on an empty question; then nothing changed
     await step('reading the question', () => model.set_question(question));
     encodedQuestion = question;
   }
-  const paramsJson = JSON.stringify(params || {});
-  const rKey = rankingKey(input);
+  const rKey = rankingKey(input, promptMethods);
   if (rKey !== rankKey || !model.has_ranking()) {
     rankKey = null;
     status(`ranking the visual tokens (${method}, ${budget})…`);
     const ranking = await step('ranking the visual tokens',
-      async () => JSON.parse(await model.rank(method, paramsJson, budget)));
+      () => model.rank(method, params || {}, budget));
     rankKey = rKey;
-    post({ type: 'ranked', id, key: rankingKey(input), input: { imageVersion, maxGrid, method, params, budget, question }, ranking });
+    post({ type: FromWorker.RANKED, id, key: rKey, input: { imageVersion, maxGrid, method, params, budget, question }, ranking });
   }
-}
-
-// What a ranking was computed for; app.js builds the same string to tell a current ranking. The
-// question is part of it for the methods that read it (the model's info.prompt_methods).
-let promptMethods = [];
-function rankingKey({ imageVersion, maxGrid, method, params, budget, question }) {
-  const q = promptMethods.includes(method) ? question : '';
-  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;
-}
-
-// Tokens kept for a keep ratio: the library's prune::budget (f64 round, at least one).
-function budgetCount(n, ratio) {
-  return Math.min(n, Math.max(1, Math.round(n * ratio)));
 }
 
 async function ask({ id, input, ratio, maxNewTokens }) {
@@ -358,14 +323,14 @@ async function ask({ id, input, ratio, maxNewTokens }) {
   for (;;) {
     if (stopRequested || id !== currentAsk) {
       model.stop();
-      post({ type: 'done', id, stopped: true, timings: JSON.parse(model.timings()) });
+      post({ type: FromWorker.DONE, id, stopped: true, timings: model.timings() });
       return;
     }
     const piece = await model.next_piece();
     if (piece === undefined || piece === null) break;
-    post({ type: 'piece', id, text: piece });
+    post({ type: FromWorker.PIECE, id, text: piece });
   }
-  post({ type: 'done', id, stopped: false, timings: JSON.parse(model.timings()) });
+  post({ type: FromWorker.DONE, id, stopped: false, timings: model.timings() });
 }
 
 function enqueue(during, fn, id) {
@@ -382,37 +347,37 @@ function enqueue(during, fn, id) {
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
-    case 'load':
+    case ToWorker.LOAD:
       enqueue('loading the model', () => load(msg));
       break;
-    case 'tiling':
+    case ToWorker.TILING:
       enqueue('reading the tiling choices', async () => {
         if (!model) return;
-        const choices = JSON.parse(model.tiling(msg.width, msg.height));
-        post({ type: 'tiling', width: msg.width, height: msg.height, choices });
+        const choices = model.tiling(msg.width, msg.height);
+        post({ type: FromWorker.TILING, width: msg.width, height: msg.height, choices });
       });
       break;
-    case 'prepare':
+    case ToWorker.PREPARE:
       newest = Math.max(newest, msg.id);
       enqueue('ranking the visual tokens', async () => {
         if (msg.id < newest) {
-          post({ type: 'prepared', id: msg.id, skipped: true });
+          post({ type: FromWorker.PREPARED, id: msg.id, skipped: true });
           return;
         }
         await prepare(msg.id, msg.input);
-        post({ type: 'prepared', id: msg.id });
+        post({ type: FromWorker.PREPARED, id: msg.id });
       }, msg.id);
       break;
-    case 'ask':
+    case ToWorker.ASK:
       newest = Math.max(newest, msg.id);
       currentAsk = msg.id; // a newer question ends the one being answered
       enqueue('answering', () => ask(msg), msg.id);
       break;
-    case 'stop':
+    case ToWorker.STOP:
       stopRequested = true;
       break;
     default:
-      post({ type: 'error', during: 'worker', message: `unknown message ${JSON.stringify(msg.type)}` });
+      post({ type: FromWorker.ERROR, during: 'worker', message: `unknown message ${JSON.stringify(msg.type)}` });
   }
 };
 

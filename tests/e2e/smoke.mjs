@@ -20,6 +20,8 @@
 // an EXIF-turned JPEG made upright, a text file refused), the slider's redraw time at 1088 tokens
 // (a synthetic 17 x 64 layout), and model loading from a fake hub served here (/fakehub/: a 503
 // then Retry, byte progress, the Cache API on the second visit, Clear) and from local files.
+// Every page opens with ?test=1 (pageUrl), which loads the page's test hooks (window.__zpw); one
+// load without it checks that production pages define none.
 // Screenshots go to tests/e2e/out/.
 //
 // Needs: pkg/ built by scripts/build-web.sh, `npm ci`, /usr/bin/chromium.
@@ -50,6 +52,11 @@ const BUDGETS = ['per-tile', 'global'];
 const NEAR_TIE = 1e-5;
 const LOAD_TIMEOUT = 300_000;
 const ANSWER_TIMEOUT = 300_000;
+
+// The URL of the page with `query`, plus test=1: the page then loads www/test-hooks.js
+// (window.__zpw: its state, a synthetic layout, simulated Worker messages), which production
+// loads never do. The page's URL writer keeps test=1, so a reload keeps the hooks.
+const pageUrl = (base, query = '') => `${base}/www/?${query ? `${query}&` : ''}test=1`;
 
 const t0 = Date.now();
 const secs = () => ((Date.now() - t0) / 1000).toFixed(1);
@@ -141,18 +148,23 @@ function serve() {
         }
         file = path.join(ROOT, MODEL, hub[2]);
         if (FAKEHUB.slow.has(key)) {
-          // 64 KiB every 150 ms: a download long enough to watch its progress and cancel it
+          // 64 KiB every 150 ms up to half the file, then nothing until the client goes away (or
+          // 120 s): the download is still running whenever the Cancel click lands, however
+          // loaded the machine is (a download that finished first made the Cancel check flaky)
           const data = readFileSync(file);
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, 'cache-control': 'no-store' });
           let at = 0;
+          const half = Math.floor(data.length / 2);
+          const started = Date.now();
           const timer = setInterval(() => {
-            if (res.destroyed || at >= data.length) {
+            if (res.destroyed || Date.now() - started > 120_000) {
               clearInterval(timer);
-              if (!res.destroyed) res.end();
+              if (!res.destroyed) res.destroy();
               return;
             }
-            res.write(data.subarray(at, at + 65536));
-            at += 65536;
+            if (at >= half) return;
+            res.write(data.subarray(at, Math.min(at + 65536, half)));
+            at = Math.min(at + 65536, half);
           }, 150);
           res.on('close', () => clearInterval(timer));
           return;
@@ -420,9 +432,11 @@ async function pageFeatures(page, { expected, expectedZoo }) {
   const url = new URL(page.url());
   check('the URL holds method, keep ratio, tiling, question', url.searchParams.get('method') === 'zoo' && url.searchParams.get('keep') === '0.1'
     && url.searchParams.get('grid') === '0' && url.searchParams.get('q') === QUESTION, url.search);
+  check('the URL writer keeps the parameters it does not own (?model=, ?test=)', url.searchParams.get('model') === `../${MODEL}/`
+    && url.searchParams.get('test') === '1', url.search);
   const p3 = await page.context().newPage();
-  await p3.goto(`${new URL(page.url()).origin}/www/?method=info-horizon&keep=0.4&grid=1&q=${encodeURIComponent('Where is it?')}&budget=global&seed=7`
-    + `&overlay=order&params=${encodeURIComponent('{"deep_keep":"0.25"}')}`);
+  await p3.goto(pageUrl(new URL(page.url()).origin, `method=info-horizon&keep=0.4&grid=1&q=${encodeURIComponent('Where is it?')}&budget=global&seed=7`
+    + `&overlay=order&params=${encodeURIComponent('{"deep_keep":"0.25"}')}`));
   await p3.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
   const w3 = await waitRanked(p3, { method: 'info-horizon', budget: 'global', seed: 7 });
   const c3 = await p3.evaluate(() => ({ m: document.getElementById('method').value, r: document.getElementById('keep-ratio').value,
@@ -614,7 +628,7 @@ async function builtinModel(context, base) {
   const scenes = JSON.parse(readFileSync(path.join(ROOT, 'assets/scenes/scenes.json'), 'utf8'));
   const p = await context.newPage();
   p.on('pageerror', (e) => check('no uncaught errors in the built-in model page', false, String(e)));
-  await p.goto(`${base}/www/`);
+  await p.goto(pageUrl(base));
   await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
   const status = await p.textContent('#status');
   check('the page opens with the built-in model', /builtin-model \(built-in\)/.test(status)
@@ -662,6 +676,19 @@ async function builtinModel(context, base) {
   check('the accuracy-vs-keep plot is shown', plot[0] && plot[1] > 0, plot.join(' '));
   await p.screenshot({ path: path.join(OUT, 'builtin-page.png'), fullPage: true });
   await p.close();
+
+  // a production load (no ?test=1): the test hooks are neither fetched nor defined
+  const prod = await context.newPage();
+  const prodRequests = [];
+  prod.on('request', (r) => prodRequests.push(new URL(r.url()).pathname));
+  prod.on('pageerror', (e) => check('no uncaught errors in the production page', false, String(e)));
+  await prod.goto(`${base}/www/`);
+  await prod.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  const hooks = await prod.evaluate(() => typeof window.__zpw);
+  check('a page opened without ?test=1 loads no test hooks (window.__zpw undefined, test-hooks.js not fetched)', hooks === 'undefined'
+    && !prodRequests.some((u) => u.endsWith('/test-hooks.js')) && (await prod.getAttribute('#status', 'data-state')) === 'ready',
+    `${hooks}; ${prodRequests.filter((u) => u.startsWith('/www/')).join(' ')}`);
+  await prod.close();
 }
 
 // Models: the hub buttons against the fake hub (progress, a failure + Retry, the Cache API on the
@@ -669,7 +696,7 @@ async function builtinModel(context, base) {
 async function modelLoading(context, base, expected) {
   const p2 = await context.newPage();
   p2.on('pageerror', (e) => check('no uncaught errors in the model page', false, String(e)));
-  await p2.goto(`${base}/www/?hub=/fakehub/`);
+  await p2.goto(pageUrl(base, 'hub=/fakehub/'));
   await p2.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
   await p2.evaluate(() => caches.delete('zoo-prune-web-models-v1'));
   await p2.evaluate(() => { document.getElementById('model-panel').open = true; });
@@ -1029,7 +1056,7 @@ async function main() {
     }
     // this suite runs on the tiny random test checkpoint (fast on SwiftShader, and its rankings
     // and answers are compared with the CLI's); builtinModel() checks the page's default model
-    await page.goto(`${base}/www/?model=../${MODEL}/`);
+    await page.goto(pageUrl(base, `model=../${MODEL}/`));
     const adapter = await page.evaluate(async () => {
       if (!navigator.gpu) return 'no navigator.gpu';
       const a = await navigator.gpu.requestAdapter();
@@ -1202,24 +1229,24 @@ async function main() {
       const image = new Uint8Array(await (await fetch('/tests/fixtures/photo.png')).arrayBuffer());
       const msg = async (f) => { try { await f(); return null; } catch (e) { return String(e.message || e); } };
       const out = {};
-      out.rankFirst = await msg(() => m.rank('zoo', '{}', 'per-tile'));
+      out.rankFirst = await msg(() => m.rank('zoo', {}, 'per-tile'));
       out.answerFirst = await msg(() => m.answer(3, 4));
       out.encode = await msg(() => m.encode(image, 'What colour is the cat?', 0));
-      out.unknownMethod = await msg(() => m.rank('nope', '{}', 'per-tile'));
-      out.unknownParam = await msg(() => m.rank('zoo', '{"bogus": 1}', 'per-tile'));
-      out.wrongParam = await msg(() => m.rank('divprune', '{"m": 8}', 'per-tile'));
-      out.badValue = await msg(() => m.rank('zoo', '{"m": "many"}', 'per-tile'));
-      out.badJson = await msg(() => m.rank('zoo', '{m: 8', 'per-tile'));
-      out.badBudget = await msg(() => m.rank('zoo', '{}', 'sideways'));
+      out.unknownMethod = await msg(() => m.rank('nope', {}, 'per-tile'));
+      out.unknownParam = await msg(() => m.rank('zoo', { bogus: 1 }, 'per-tile'));
+      out.wrongParam = await msg(() => m.rank('divprune', { m: 8 }, 'per-tile'));
+      out.badValue = await msg(() => m.rank('zoo', { m: 'many' }, 'per-tile'));
+      out.notObject = await msg(() => m.rank('zoo', '{"m": 8}', 'per-tile'));
+      out.badBudget = await msg(() => m.rank('zoo', {}, 'sideways'));
       out.answerUnranked = await msg(() => m.answer(3, 4));
-      out.rankOk = await msg(() => m.rank('random', '{"seed": 5}', 'global'));
+      out.rankOk = await msg(() => m.rank('random', { seed: 5 }, 'global'));
       out.answerZero = await msg(() => m.answer(0, 4));
       // the bare connector as ZOO's proxy: a constant sensitivity, which the ranking must flag
-      out.linearWarnings = JSON.parse(await m.rank('zoo', '{"proxy": "linear", "m": 8}', 'per-tile')).warnings;
+      out.linearWarnings = (await m.rank('zoo', { proxy: 'linear', m: 8 }, 'per-tile')).warnings;
       // the tiling choices predicted from the image size alone, and the grid encode then cuts
-      out.tiling = JSON.parse(m.tiling(96, 64));
+      out.tiling = m.tiling(96, 64);
       out.tilingEmpty = await msg(() => m.tiling(0, 64));
-      out.encoded4 = JSON.parse(await m.encode(image, 'What colour is the cat?', 4));
+      out.encoded4 = await m.encode(image, 'What colour is the cat?', 4);
       // the wasm decoder's own message for bytes that are no image (the page refuses them earlier)
       out.badImage = await msg(() => m.encode(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), 'What colour is the cat?', 0));
       m.free();
@@ -1234,7 +1261,7 @@ async function main() {
     expectErr('unknownParam', /unknown method parameter "bogus"/);
     expectErr('wrongParam', /parameter m does not apply to the method divprune/);
     expectErr('badValue', /parameter m must be/);
-    expectErr('badJson', /not valid JSON/);
+    expectErr('notObject', /must be an object/);
     expectErr('badBudget', /unknown budget mode "sideways"/);
     expectErr('answerUnranked', /no ranking of this image yet/);
     expectErr('answerZero', /between 1 and \d+ visual tokens/);

@@ -1,0 +1,69 @@
+// What the page and the model Worker (worker.js) share: the messages they exchange, the key that
+// tells a current ranking, the keep-ratio budget, and the model files with their cache. One copy,
+// imported by both sides, so that they cannot drift apart.
+//
+// Page -> Worker: {type: LOAD, source, preferWebgpu}
+//                   source = {kind: URL, base} | {kind: HUB, hub, name} | {kind: FILES, files: {name: File}}
+//                 {type: TILING, width, height}    the grid and tokens of every tiling choice
+//                 {type: PREPARE, id, input}       encode if stale, rank if stale
+//                 {type: ASK, id, input, ratio, maxNewTokens}
+//                 {type: STOP}
+//   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
+// Worker -> Page: {type: STATUS, text}
+//                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
+//                 {type: LOADED, backend, adapter, fallbackReason, info, loadMs}
+//                 {type: TILING, width, height, choices}
+//                 {type: ENCODE_PROGRESS, id, done, total}   after each encoded tile
+//                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
+//                 {type: RANKED, id, key, input (without the image), ranking}   (key: see rankingKey)
+//                 {type: PREPARED, id, skipped?}   (skipped: a newer request came first)
+//                 {type: PIECE, id, text}
+//                 {type: DONE, id, stopped, timings}
+//                 {type: ERROR, id?, during, message}
+//                 {type: FATAL, message}     (the wasm instance is dead: the page offers a reload)
+
+export const ToWorker = Object.freeze({
+  LOAD: 'load',
+  TILING: 'tiling',
+  PREPARE: 'prepare',
+  ASK: 'ask',
+  STOP: 'stop',
+});
+
+export const FromWorker = Object.freeze({
+  STATUS: 'status',
+  PROGRESS: 'progress',
+  LOADED: 'loaded',
+  TILING: 'tiling',
+  ENCODE_PROGRESS: 'encode-progress',
+  ENCODED: 'encoded',
+  RANKED: 'ranked',
+  PREPARED: 'prepared',
+  PIECE: 'piece',
+  DONE: 'done',
+  ERROR: 'error',
+  FATAL: 'fatal',
+});
+
+// Where a LOAD message's model comes from: a folder of this server, the hub, or the person's files.
+export const SourceKind = Object.freeze({ URL: 'url', HUB: 'hub', FILES: 'files' });
+
+// What a ranking was computed for: the Worker tags each ranking with it, the page builds it from
+// its controls to tell whether the stored ranking is the current one. The question is part of it
+// only for the methods that read it (the model's info.prompt_methods: prompt-aware, fastv).
+export function rankingKey({ imageVersion, maxGrid, method, params, budget, question }, promptMethods = []) {
+  const q = promptMethods.includes(method) ? question : '';
+  return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;
+}
+
+// Tokens kept for a keep ratio: the library's prune::budget (f64 round, at least one).
+export function budgetCount(n, ratio) {
+  return Math.min(n, Math.max(1, Math.round(n * ratio)));
+}
+
+// The Cache API store of downloaded model files: worker.js writes it, the page lists and clears it.
+export const MODEL_CACHE = 'zoo-prune-web-models-v1';
+// A model folder's files, in download order (the small ones first, each with its own progress bar).
+export const MODEL_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json', 'model.safetensors'];
+// Without these a model cannot load; the other two have defaults.
+export const REQUIRED_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];

@@ -1,0 +1,259 @@
+// The active model Worker's side of the page: what is sent to it (prepare, tiling, ask, stop)
+// and what its messages do. Pruning: the Worker returns a ranking (the full order in which visual
+// tokens are kept, each token's score and the greedy picks); the overlay, the keep-ratio slider and
+// classroom mode only read that stored ranking, so moving the slider never talks to the Worker.
+// "Ask" sends the current method, parameters, budget mode, seed and ratio.
+
+import { el } from './elements.js';
+import { ToWorker, FromWorker } from './protocol.js';
+import { state, render, setRanking } from './state.js';
+import { setStatus, showError, clearError, updateButtons, readyLine, bytesText, fmt } from './ui.js';
+import { currentInput, fillMethods, buildParams, showTiling, ratio, setRatio } from './controls.js';
+import { showWarnings } from './overlay.js';
+import { addRow } from './table.js';
+import { stopPlay } from './classroom.js';
+import { showProgress } from './model-panel.js';
+
+// The keep ratios of "Ask at 100 / 50 / 25 / 10 %", asked one after another.
+const SWEEP = [1, 0.5, 0.25, 0.1];
+
+// Encoding runs tile by tile in the Worker; each finished tile moves the bar.
+function showEncodeProgress(done, total) {
+  el.encodeProgressBox.hidden = done >= total;
+  el.encodeProgress.max = total;
+  el.encodeProgress.value = done;
+  el.encodeProgressText.textContent = `encoding the image: tile ${done} of ${total}`;
+  // what the latest encoding reported (the e2e test reads it)
+  const p = state.encodeProgress && state.encodeProgress.open ? state.encodeProgress : { calls: 0, open: true };
+  Object.assign(p, { done, total, calls: p.calls + 1 });
+  state.encodeProgress = p;
+}
+
+function showTimings(t, stopped) {
+  const parts = [
+    `${t.tiles} tile${t.tiles === 1 ? '' : 's'}, ${t.prompt_tokens} prompt tokens (${t.kept_tokens} of ${t.visual_tokens} visual` +
+      `${t.method ? `, ${t.method}` : ''})`,
+    `preprocess ${fmt(t.preprocess_ms, 1)} ms`,
+    `encode ${fmt(t.encode_ms)} ms`,
+    `rank ${fmt(t.rank_ms, 1)} ms`,
+    `first token ${fmt(t.first_token_ms)} ms`,
+    `${t.tokens} token${t.tokens === 1 ? '' : 's'} at ${fmt(t.tokens_per_s, 1)} tok/s`,
+    `KV cache ${t.kv_cache_bytes ? bytesText(t.kv_cache_bytes) : '–'}`,
+    `total ${fmt(t.total_ms)} ms`,
+  ];
+  el.timings.textContent = parts.join(' · ') + (stopped ? ' · stopped' : '');
+}
+
+// What a failure message says about the device: a lost GPU, or memory running out.
+function failureKind(text) {
+  if (/GPUDevice\.lost|device[^.]{0,40}\blost\b|\blost[^.]{0,20}device|DeviceLost/i.test(text)) return 'device-lost';
+  if (/out of memory|OutOfMemory|memory allocation of \d+ bytes failed|capacity overflow|Out ?of ?Memory/i.test(text)) return 'oom';
+  return 'crash';
+}
+
+function explainFailure(kind, message) {
+  if (kind === 'device-lost') {
+    return `The GPU device was lost (${message}). This happens when the GPU driver resets, the GPU is needed elsewhere or the tab ` +
+      'was in the background for long. The comparison table is kept; reload the model to go on.';
+  }
+  if (kind === 'oom') {
+    return `Out of memory (${message}). The model, the image's tiles or the answer did not fit in this browser's memory. ` +
+      'Reload the model, then choose fewer tiles, a lower keep ratio or a smaller model.';
+  }
+  return `The model code crashed (${message}). The comparison table is kept; reload the model to go on.`;
+}
+
+export function onWorkerMessage(m) {
+  switch (m.type) {
+    case FromWorker.STATUS:
+      if (!state.ready || state.answering) setStatus(m.text, state.ready ? 'answering' : 'loading');
+      break;
+    case FromWorker.PROGRESS:
+      showProgress(m);
+      break;
+    case FromWorker.LOADED: {
+      state.ready = true;
+      state.dead = false;
+      state.backend = m.backend;
+      state.adapter = m.adapter;
+      state.loadMs = m.loadMs;
+      state.info = m.info;
+      state.encoding = null;
+      state.ranking = null;
+      state.tiling = null;
+      el.reloadBox.hidden = true;
+      let line = readyLine();
+      if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (CPU fallback: ${m.fallbackReason})`;
+      setStatus(line, 'ready');
+      el.modelSummary.textContent = state.source.label;
+      el.info.textContent = JSON.stringify(m.info, null, 2);
+      fillMethods(m.info.methods || []);
+      buildParams();
+      updateButtons();
+      requestTiling();
+      prepare();
+      break;
+    }
+    case FromWorker.TILING:
+      if (m.width !== state.imageSize?.width || m.height !== state.imageSize?.height) return;
+      state.tiling = m;
+      showTiling();
+      break;
+    case FromWorker.ENCODE_PROGRESS:
+      if (m.id === state.seq) showEncodeProgress(m.done, m.total);
+      break;
+    case FromWorker.ENCODED:
+      state.encodes += 1;
+      document.body.dataset.encodes = String(state.encodes);
+      el.encodeProgressBox.hidden = true;
+      if (state.encodeProgress) state.encodeProgress.open = false;
+      state.encoding = { ...m.encoding, imageVersion: m.imageVersion, maxGrid: m.maxGrid };
+      state.ranking = null;
+      showTiling();
+      render();
+      break;
+    case FromWorker.RANKED: {
+      state.ranks += 1;
+      document.body.dataset.ranks = String(state.ranks);
+      setRanking(m.ranking, m.key, m.input);
+      if (state.classStep !== null) state.classStep = Math.min(state.classStep, m.ranking.order.length);
+      showWarnings(state.ranking);
+      render();
+      break;
+    }
+    case FromWorker.PREPARED:
+      render();
+      break;
+    case FromWorker.PIECE:
+      if (m.id !== state.askId) return;
+      el.answer.dataset.state = 'answering';
+      el.answer.textContent += m.text;
+      break;
+    case FromWorker.DONE:
+      if (m.id !== state.askId) return;
+      state.answering = false;
+      // #answer holds exactly the streamed text; an empty answer is described by CSS, not added to it.
+      el.answer.dataset.state = m.stopped ? 'stopped' : el.answer.textContent ? 'done' : 'done-empty';
+      showTimings(m.timings, m.stopped);
+      addRow(m.timings, el.answer.textContent, m.stopped);
+      setStatus(readyLine(), 'ready');
+      updateButtons();
+      if (m.stopped) state.sweep = null;
+      if (state.sweep && state.sweep.length) {
+        askNow(state.sweep.shift());
+      } else {
+        state.sweep = null;
+        // controls changed while answering: rank for them now
+        if (el.overlay.dataset.state === 'stale') prepare();
+      }
+      break;
+    case FromWorker.ERROR: {
+      // errors of superseded requests are not news
+      if (m.id !== undefined && m.id !== state.seq) return;
+      el.encodeProgressBox.hidden = true;
+      state.failed = true;
+      state.sweep = null;
+      const kind = failureKind(m.message);
+      showError(kind === 'oom' ? `Error while ${m.during}: ${explainFailure('oom', m.message)}` : `Error while ${m.during}: ${m.message}`);
+      if (kind === 'device-lost' || /poisoned/i.test(m.message)) {
+        // cubecl's errors on a lost (poisoned) device: nothing works on it any more
+        el.reloadText.textContent = explainFailure('device-lost', m.message);
+        el.reloadBox.dataset.kind = 'device-lost';
+        el.reloadBox.hidden = false;
+      }
+      render();
+      if (!state.ready) {
+        setStatus(`The model could not be loaded: ${m.message}`, 'failed');
+      } else if (m.id === state.askId) {
+        state.answering = false;
+        el.answer.dataset.state = el.answer.textContent ? 'done' : 'empty';
+        setStatus(readyLine(), 'ready');
+      }
+      updateButtons();
+      break;
+    }
+    case FromWorker.FATAL: {
+      // the wasm instance is dead: say why, keep everything on screen, offer a reload
+      el.encodeProgressBox.hidden = true;
+      const kind = failureKind(m.message);
+      if (state.worker) state.worker.terminate();
+      state.worker = null;
+      state.dead = true;
+      state.ready = false;
+      state.answering = false;
+      state.sweep = null;
+      stopPlay();
+      el.reloadText.textContent = explainFailure(kind, m.message);
+      el.reloadBox.dataset.kind = kind;
+      el.reloadBox.hidden = false;
+      el.reloadBox.scrollIntoView({ block: 'nearest' });
+      if (el.answer.dataset.state === 'answering') el.answer.dataset.state = el.answer.textContent ? 'stopped' : 'empty';
+      setStatus({ 'device-lost': 'The GPU device was lost: reload the model.', oom: 'Out of memory: reload the model.' }[kind]
+        || 'The model stopped: reload it.', 'failed');
+      updateButtons();
+      break;
+    }
+    default:
+      console.warn('unknown message from the worker', m);
+  }
+}
+
+// Every message to the active Worker goes through here (the e2e suite counts them).
+function send(msg) {
+  state.posts += 1;
+  document.body.dataset.workerPosts = String(state.posts);
+  state.worker.postMessage(msg);
+}
+
+// Encodes / ranks in the Worker when stale, so that the overlay shows the current method.
+export function prepare() {
+  if (!state.ready || !state.image || state.answering || !state.worker) return;
+  state.seq += 1;
+  state.failed = false;
+  render();
+  send({ type: ToWorker.PREPARE, id: state.seq, input: currentInput() });
+}
+
+export function requestTiling() {
+  if (!state.ready || !state.imageSize || !state.worker) return;
+  send({ type: ToWorker.TILING, ...state.imageSize });
+}
+
+// Asks the question at keep ratio r (else the slider's), streaming the answer into #answer.
+function askNow(r) {
+  clearError();
+  if (!state.image) {
+    showError('Choose an image first.');
+    state.sweep = null;
+    return;
+  }
+  if (r !== undefined) setRatio(r, null);
+  stopPlay();
+  state.classStep = null;
+  const maxNewTokens = Math.max(1, Math.min(512, parseInt(el.maxTokens.value, 10) || 32));
+  el.maxTokens.value = String(maxNewTokens);
+  state.seq += 1;
+  state.askId = state.seq;
+  state.failed = false;
+  state.answering = true;
+  el.answer.textContent = '';
+  el.answer.dataset.state = 'answering';
+  el.timings.textContent = '';
+  updateButtons();
+  setStatus('Sending the question…', 'answering');
+  render();
+  state.lastQuestion = el.question.value;
+  send({ type: ToWorker.ASK, id: state.askId, input: currentInput(), ratio: ratio(), maxNewTokens });
+}
+
+export function initWorkerLink() {
+  el.ask.addEventListener('click', () => { state.sweep = null; askNow(); });
+  el.sweep.addEventListener('click', () => {
+    state.sweep = SWEEP.slice(1);
+    askNow(SWEEP[0]);
+  });
+  el.stop.addEventListener('click', () => {
+    state.sweep = null;
+    if (state.worker) send({ type: ToWorker.STOP });
+  });
+}
