@@ -81,6 +81,26 @@ impl Evaluation {
         s
     }
 
+    /// Markdown table of one question kind's accuracy for every method (all ratios).
+    pub fn one_kind_table(&self, kind: &str) -> String {
+        let Some((n, c)) = self.by_kind.get(kind) else { return String::new() };
+        let mut s = format!("| {kind} questions ({n} scenes) |");
+        for &r in &self.ratios {
+            s += &format!(" {} % |", fmt_ratio(r));
+        }
+        s += "\n| --- |";
+        s += &" ---: |".repeat(self.ratios.len());
+        s += "\n";
+        for (m, name) in self.methods.iter().enumerate() {
+            s += &format!("| {name} |");
+            for r in 0..self.ratios.len() {
+                s += &format!(" {:.1} |", 100.0 * c[m][r] as f64 / (*n).max(1) as f64);
+            }
+            s += "\n";
+        }
+        s
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "split": format!("{:?}", self.split),
@@ -97,77 +117,116 @@ impl Evaluation {
         })
     }
 
-    /// A line plot of accuracy (%) against keep ratio (log2 axis), one line per method.
+    /// A line plot of accuracy (%) against keep ratio (log2 axis), one line per method. Rows
+    /// labelled "name (renumber)" / "name (keep)" are drawn in two panels side by side, a method
+    /// in the same colour in both; the legend names the methods once.
     pub fn svg(&self, title: &str) -> String {
-        let (w, h) = (720.0, 440.0);
-        let (l, r, t, b) = (60.0, 170.0, 40.0, 50.0);
-        let pw = w - l - r;
-        let ph = h - t - b;
+        let split = |label: &str| -> (String, String) {
+            match label.rsplit_once(" (") {
+                Some((m, p)) if p.ends_with(')') => (m.to_string(), p.trim_end_matches(')').to_string()),
+                _ => (label.to_string(), String::new()),
+            }
+        };
+        let mut panels: Vec<String> = vec![];
+        let mut names: Vec<String> = vec![];
+        for label in &self.methods {
+            let (m, p) = split(label);
+            if !panels.contains(&p) {
+                panels.push(p);
+            }
+            if !names.contains(&m) {
+                names.push(m);
+            }
+        }
+        let (pw, ph) = (490.0, 350.0);
+        let (l, gap, legend, t, b) = (60.0, 50.0, 170.0, 60.0, 50.0);
+        let w = l + panels.len() as f64 * pw + (panels.len() - 1) as f64 * gap + legend;
+        let h = t + ph + b;
         let lr: Vec<f64> = self.ratios.iter().map(|x| x.log2()).collect();
         let (xmin, xmax) = lr.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let span = if xmax > xmin { xmax - xmin } else { 1.0 };
-        let px = |v: f64| l + (v.log2() - xmin) / span * pw;
         let py = |acc: f64| t + (1.0 - acc / 100.0) * ph;
-        const COLOURS: [&str; 8] =
-            ["#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"];
+        const COLOURS: [&str; 10] = [
+            "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#e377c2",
+            "#bcbd22",
+        ];
+        let colour = |name: &str| COLOURS[names.iter().position(|n| n == name).unwrap_or(0) % COLOURS.len()];
+        let width = |name: &str| if name == "zoo" { 3.0 } else { 1.5 };
         let mut s = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
              font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n\
-             <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n",
-            l + pw / 2.0,
-            xml_escape(title)
-        );
-        for k in 0..=10 {
-            let acc = k as f64 * 10.0;
-            let y = py(acc);
-            s += &format!(
-                "<line x1=\"{l}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e5e5e5\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{acc:.0}</text>\n",
-                l + pw,
-                l - 6.0,
-                y + 4.0
-            );
-        }
-        for &ratio in &self.ratios {
-            let x = px(ratio);
-            s += &format!(
-                "<line x1=\"{x:.1}\" y1=\"{t}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
-                 <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}%</text>\n",
-                t + ph,
-                t + ph + 16.0,
-                fmt_ratio(ratio)
-            );
-        }
-        s += &format!(
-            "<rect x=\"{l}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">visual tokens kept ({} per image)</text>\n\
+             <text x=\"{:.1}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n\
              <text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">exact-match accuracy (%)</text>\n",
-            l + pw / 2.0,
-            h - 10.0,
-            self.tokens,
+            (w - legend) / 2.0,
+            xml_escape(title),
             t + ph / 2.0
         );
-        for (m, name) in self.methods.iter().enumerate() {
-            let c = COLOURS[m % COLOURS.len()];
-            let width = if name == "zoo" { 3.0 } else { 1.5 };
-            let pts: Vec<String> = (0..self.ratios.len())
-                .map(|r| format!("{:.1},{:.1}", px(self.ratios[r]), py(self.accuracy(m, r))))
-                .collect();
-            s += &format!(
-                "<polyline points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"{width}\"/>\n",
-                pts.join(" ")
-            );
-            for p in &pts {
-                let (x, y) = p.split_once(',').unwrap();
-                s += &format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{c}\"/>\n");
+        for (pi, panel) in panels.iter().enumerate() {
+            let x0 = l + pi as f64 * (pw + gap);
+            let px = |v: f64| x0 + (v.log2() - xmin) / span * pw;
+            if !panel.is_empty() {
+                let sub = match panel.as_str() {
+                    "renumber" => "positions renumbered 0..L-1 (the seeds' code)".to_string(),
+                    "keep" => "each kept token keeps its position".to_string(),
+                    other => other.to_string(),
+                };
+                s += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n", x0 + pw / 2.0, t - 10.0, xml_escape(&sub));
             }
-            let ly = t + 10.0 + m as f64 * 20.0;
+            for k in 0..=10 {
+                let acc = k as f64 * 10.0;
+                let y = py(acc);
+                s += &format!(
+                    "<line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#e5e5e5\"/>\
+                     <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{acc:.0}</text>\n",
+                    x0 + pw,
+                    x0 - 6.0,
+                    y + 4.0
+                );
+            }
+            for &ratio in &self.ratios {
+                let x = px(ratio);
+                s += &format!(
+                    "<line x1=\"{x:.1}\" y1=\"{t}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#e5e5e5\"/>\
+                     <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} ({} %)</text>\n",
+                    t + ph,
+                    t + ph + 18.0,
+                    budget(self.tokens, ratio),
+                    fmt_ratio(ratio)
+                );
+            }
             s += &format!(
-                "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{c}\" stroke-width=\"{width}\"/>\
+                "<rect x=\"{x0:.1}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">visual tokens kept ({} per image)</text>\n",
+                x0 + pw / 2.0,
+                h - 10.0,
+                self.tokens
+            );
+            for (m, label) in self.methods.iter().enumerate() {
+                let (name, p) = split(label);
+                if &p != panel {
+                    continue;
+                }
+                let (c, sw) = (colour(&name), width(&name));
+                let pts: Vec<String> = (0..self.ratios.len())
+                    .map(|r| format!("{:.1},{:.1}", px(self.ratios[r]), py(self.accuracy(m, r))))
+                    .collect();
+                s += &format!("<polyline points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"{sw}\"/>\n", pts.join(" "));
+                for p in &pts {
+                    let (x, y) = p.split_once(',').unwrap();
+                    s += &format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"{c}\"/>\n");
+                }
+            }
+        }
+        let lx = w - legend + 14.0;
+        for (i, name) in names.iter().enumerate() {
+            let ly = t + 10.0 + i as f64 * 20.0;
+            s += &format!(
+                "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{}\" stroke-width=\"{}\"/>\
                  <text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
-                l + pw + 14.0,
-                l + pw + 38.0,
-                l + pw + 44.0,
+                lx + 24.0,
+                colour(name),
+                width(name),
+                lx + 30.0,
                 ly + 4.0,
                 xml_escape(name)
             );
@@ -190,7 +249,6 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Runs the evaluation on scenes `0..scenes` of `split`; `progress(done, total)` after each scene.
 /// One row of an evaluation: a method with its parameters, and the positions its answers use.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -226,6 +284,7 @@ impl Row {
     }
 }
 
+/// Runs the evaluation on scenes `0..scenes` of `split`; `progress(done, total)` after each scene.
 pub fn evaluate(
     vlm: &Vlm,
     data: &DataSource,

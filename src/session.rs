@@ -18,7 +18,7 @@ use crate::readback::read_floats;
 use crate::pipeline::EncodedImage;
 use crate::preprocess::RgbImage;
 use crate::prompt::TextStream;
-use crate::prune::{self, BudgetMode, Method, MethodParams, Positions, PruneInputs, Ranking};
+use crate::prune::{self, agreement, BudgetMode, Method, MethodParams, Positions, PruneInputs, Ranking};
 use crate::{Error, Result, Vlm};
 
 /// Milliseconds from some fixed start (`performance.now()` in the browser, `native_clock` natively).
@@ -139,6 +139,21 @@ pub struct RankReport {
     pub deep_drop: Option<prune::DeepDrop>,
     pub steps: Vec<StepReport>,
     pub rank_ms: f64,
+    /// Spearman's rho of this keep order against the feature norm's (same budget mode)
+    pub spearman_vs_norm: Option<f64>,
+    /// the same between the scores themselves, where the method scores every token
+    pub spearman_scores_vs_norm: Option<f64>,
+}
+
+/// What `compare` reports: how another method's ranking agrees with the current one.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub method: String,
+    pub params: prune::EffectiveParams,
+    /// overlap[k - 1]: tokens both keep at a budget of k
+    pub overlap: Vec<usize>,
+    /// Spearman's rho between the two keep orders
+    pub spearman: Option<f64>,
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -164,6 +179,7 @@ struct Ranked {
     method: Method,
     ranking: Ranking,
     rank_ms: f64,
+    mode: BudgetMode,
 }
 
 /// A loaded model and what it holds for the current image.
@@ -342,10 +358,6 @@ impl Session {
 
     /// Ranks the encoded image's visual tokens with `method` (one of `Method::NAMES`), its
     /// parameters and `budget` ("per-tile" or "global"). The ranking is kept for `answer`.
-    ///
-    /// VisionZip needs the vision encoder's attention maps: they are not computed by `encode`
-    /// (about 20 % more encoder time for every image); the first VisionZip ranking of an image
-    /// runs the encoder again with the maps of its layer and keeps them.
     pub async fn rank(&mut self, method: &str, params: &MethodParams, budget: &str) -> Result<RankReport> {
         if self.prepared.is_none() {
             return Err(usage("no image is encoded yet: call encode before rank"));
@@ -353,14 +365,7 @@ impl Session {
         let method = params.build(method, &self.vlm.config)?;
         let mode = BudgetMode::parse(budget)?;
         self.ranked = None;
-        if let Method::VisionZip { layer } = &method {
-            let layer = *layer;
-            let prepared = self.prepared.as_mut().expect("checked above");
-            if !prepared.encoded.tiles.attentions.iter().any(|(l, _)| *l == layer) {
-                let again = self.vlm.encode(prepared.encoded.processed.clone(), 1, &[layer], |_, _| {});
-                prepared.encoded.tiles.attentions.extend(again.tiles.attentions);
-            }
-        }
+        self.ensure_maps(&method);
         let prepared = self.prepared.as_ref().expect("checked above");
         let t0 = (self.clock)();
         let inputs = PruneInputs::new(
@@ -372,6 +377,10 @@ impl Session {
         );
         let ranking = prune::rank(&method, &inputs, mode).await?;
         let rank_ms = (self.clock)() - t0;
+        let norm = match method {
+            Method::FeatureNorm => ranking.clone(),
+            _ => prune::rank(&Method::FeatureNorm, &inputs, mode).await?,
+        };
         let report = RankReport {
             method: ranking.method.clone(),
             budget: mode.name(),
@@ -391,9 +400,48 @@ impl Session {
                 })
                 .collect(),
             rank_ms,
+            spearman_vs_norm: finite(agreement::spearman_orders(&ranking.order, &norm.order)),
+            spearman_scores_vs_norm: agreement::spearman_scores(&ranking.scores, &norm.scores),
         };
-        self.ranked = Some(Ranked { method, ranking, rank_ms });
+        self.ranked = Some(Ranked { method, ranking, rank_ms, mode });
         Ok(report)
+    }
+
+    /// VisionZip needs the vision encoder's attention maps of its layer: `encode` does not compute
+    /// them (about 20 % more encoder time for every image), so the first VisionZip ranking of an
+    /// image runs the encoder again with that layer's maps and keeps them.
+    fn ensure_maps(&mut self, method: &Method) {
+        let (Method::VisionZip { layer }, Some(prepared)) = (method, self.prepared.as_mut()) else { return };
+        if !prepared.encoded.tiles.attentions.iter().any(|(l, _)| l == layer) {
+            let again = self.vlm.encode(prepared.encoded.processed.clone(), 1, &[*layer], |_, _| {});
+            prepared.encoded.tiles.attentions.extend(again.tiles.attentions);
+        }
+    }
+
+    /// Ranks with another method (same image, question and budget mode as the current ranking)
+    /// and reports how it agrees with the current one; the current ranking stays the one answers
+    /// use.
+    pub async fn compare(&mut self, method: &str, params: &MethodParams) -> Result<Comparison> {
+        let ranked = self.ranked.as_ref().ok_or_else(|| usage("no ranking of this image yet: call rank first"))?;
+        let mode = ranked.mode;
+        let method = params.build(method, &self.vlm.config)?;
+        self.ensure_maps(&method);
+        let prepared = self.prepared.as_ref().expect("a ranking implies an encoding");
+        let ranked = self.ranked.as_ref().expect("checked above");
+        let inputs = PruneInputs::new(
+            &self.vlm.model,
+            &prepared.encoded.tiles,
+            self.vlm.config.image_token_id,
+            &prepared.ids,
+            &prepared.question_ids,
+        );
+        let other = prune::rank(&method, &inputs, mode).await?;
+        Ok(Comparison {
+            method: other.method.clone(),
+            params: method.effective_params(),
+            overlap: agreement::overlap_curve(&ranked.ranking.order, &other.order),
+            spearman: finite(agreement::spearman_orders(&ranked.ranking.order, &other.order)),
+        })
     }
 
     /// Starts an answer that sees only the first `k` visual tokens of the last ranking (a count,

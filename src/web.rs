@@ -61,6 +61,18 @@ pub fn check_image(image: Vec<u8>) -> Result<JsValue, JsError> {
     }
 }
 
+/// A JS object of `MethodParams` keys (undefined or null: the defaults).
+fn method_params(params: &JsValue) -> Result<MethodParams, JsError> {
+    if params.is_undefined() || params.is_null() {
+        return Ok(MethodParams::default());
+    }
+    if !params.is_object() || js_sys::Array::is_array(params) {
+        return Err(JsError::new("the method parameters must be an object, e.g. {seed: 3}"));
+    }
+    let text = js_sys::JSON::stringify(params).map(String::from).unwrap_or_default();
+    MethodParams::from_json(&text).map_err(js)
+}
+
 #[wasm_bindgen]
 pub struct WebModel {
     session: Session,
@@ -153,15 +165,14 @@ impl WebModel {
     /// `Session::rank` with `params` a JS object of `MethodParams` keys (undefined or null: the
     /// defaults). Returns the `RankReport`.
     pub async fn rank(&mut self, method: String, params: JsValue, budget: String) -> Result<JsValue, JsError> {
-        let text = if params.is_undefined() || params.is_null() {
-            String::new()
-        } else if params.is_object() && !js_sys::Array::is_array(&params) {
-            js_sys::JSON::stringify(&params).map(String::from).unwrap_or_default()
-        } else {
-            return Err(JsError::new("the method parameters must be an object, e.g. {seed: 3}"));
-        };
-        let params = MethodParams::from_json(&text).map_err(js)?;
+        let params = method_params(&params)?;
         to_js(&self.session.rank(&method, &params, &budget).await.map_err(js)?)
+    }
+
+    /// `Session::compare`: how `method` (with `params`) agrees with the current ranking.
+    pub async fn compare(&mut self, method: String, params: JsValue) -> Result<JsValue, JsError> {
+        let params = method_params(&params)?;
+        to_js(&self.session.compare(&method, &params).await.map_err(js)?)
     }
 
     /// `Session::answer`: starts an answer over the first `k` tokens of the ranking; `positions`

@@ -255,3 +255,45 @@ fn info_lists_each_methods_own_parameters() {
     assert_eq!(info.prompt_methods, ["prompt-aware", "fastv"]);
     assert_eq!(info.methods.len(), Method::NAMES.len());
 }
+
+#[test]
+fn agreement_numbers_are_those_of_the_two_orders() {
+    use zoo_prune_web::prune::agreement::{overlap_curve, spearman_orders, spearman_scores};
+    // by hand: identical and reversed orders, a swap of neighbours
+    assert_eq!(spearman_orders(&[0, 1, 2, 3], &[0, 1, 2, 3]), 1.0);
+    assert_eq!(spearman_orders(&[0, 1, 2, 3], &[3, 2, 1, 0]), -1.0);
+    // one swap: d = (1, 1, 0, 0), 1 - 6 * 2 / (4 * 15) = 0.8
+    assert!((spearman_orders(&[0, 1, 2, 3], &[1, 0, 2, 3]) - 0.8).abs() < 1e-12);
+    assert_eq!(overlap_curve(&[0, 1, 2, 3], &[3, 1, 0, 2]), vec![0, 1, 2, 4]);
+    // scores: ties get average ranks; scores that sort like an order give that order's rho
+    assert_eq!(spearman_scores(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), Some(1.0));
+    assert_eq!(spearman_scores(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
+    assert_eq!(spearman_scores(&[f64::NAN, 1.0], &[1.0, 2.0]), None);
+
+    // the session: against the feature norm, and a second method, from their own rankings
+    let mut s = session();
+    block_on(s.encode(&photo(), Q, 0, |_, _| {})).unwrap();
+    let zoo = block_on(s.rank("zoo", &params(r#"{"m": 8}"#), "global")).unwrap();
+    let mut other = session();
+    block_on(other.encode(&photo(), Q, 0, |_, _| {})).unwrap();
+    let norm = block_on(other.rank("feature-norm", &params(""), "global")).unwrap();
+    let div = block_on(other.rank("divprune", &params(""), "global")).unwrap();
+    let rho = zoo.spearman_vs_norm.expect("a number");
+    assert!((rho - spearman_orders(&zoo.order, &norm.order)).abs() < 1e-12);
+    let c = block_on(s.compare("divprune", &params(""))).unwrap();
+    assert_eq!(c.overlap.len(), zoo.order.len());
+    for k in 1..=zoo.order.len() {
+        let both = zoo.order[..k].iter().filter(|t| div.order[..k].contains(t)).count();
+        assert_eq!(c.overlap[k - 1], both, "budget {k}");
+    }
+    assert!((c.spearman.unwrap() - spearman_orders(&zoo.order, &div.order)).abs() < 1e-12);
+    // comparing leaves the ranking answers use alone
+    let (text, _) = answer(&mut s, 5);
+    let mut again = session();
+    block_on(again.encode(&photo(), Q, 0, |_, _| {})).unwrap();
+    block_on(again.rank("zoo", &params(r#"{"m": 8}"#), "global")).unwrap();
+    assert_eq!(text, answer(&mut again, 5).0);
+    // the feature norm against itself
+    let self_rho = block_on(other.rank("feature-norm", &params(""), "global")).unwrap().spearman_vs_norm;
+    assert_eq!(self_rho, Some(1.0));
+}

@@ -68,6 +68,16 @@ export function fillMethods(names) {
     el.method.append(o);
   }
   el.method.value = names.includes(want) ? want : names[0];
+  // "Compare with": none, or any method
+  const cmp = el.compareMethod.value;
+  el.compareMethod.textContent = '';
+  for (const n of ['', ...names]) {
+    const o = document.createElement('option');
+    o.value = n;
+    o.textContent = n || 'none';
+    el.compareMethod.append(o);
+  }
+  el.compareMethod.value = names.includes(cmp) ? cmp : '';
 }
 
 // Each tiling choice with the grid and visual tokens it gives this image (from the Worker).

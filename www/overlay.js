@@ -198,6 +198,7 @@ export function drawOverlay() {
   const why = current ? '' : state.failed ? ' (not updated: see the error)' : ' (updating…)';
   el.keepLabel.textContent = `${rk.method}${why}: keeping ${kept} of ${n} visual tokens` +
     ` (${(100 * kept / n).toFixed(0)} %)${split}${classroom ? ' · classroom' : ''}`;
+  showAgreement(rk, kept, current);
   if (mode === 'heatmap') {
     const [lo, hi] = state.scoreRange;
     setLegend(`${lo.toPrecision(3)} `, 'up', ` ${hi.toPrecision(3)}: ${rk.method}'s per-token score (dark = lowest, yellow = highest); kept tokens outlined.`);
@@ -208,6 +209,32 @@ export function drawOverlay() {
       ? `${rk.method} gives no per-token score (its order comes from the selection alone): showing kept / pruned.`
       : 'Kept tokens outlined, pruned tokens dimmed.');
   }
+}
+
+// How the ranking agrees with the feature norm's (Spearman's rho, from the Worker, once per
+// ranking) and, with "Compare with", how many of the kept tokens the other method keeps too.
+function showAgreement(rk, k, current) {
+  const a = el.agreement;
+  const num = (v) => (v === null || v === undefined ? 'n/a' : v.toFixed(2));
+  let text = '';
+  if (rk.method !== 'feature-norm') {
+    text = `Spearman ρ against the feature norm's ranking: ${num(rk.spearman_vs_norm)} (keep order)`;
+    if (rk.spearman_scores_vs_norm !== null && rk.spearman_scores_vs_norm !== undefined) {
+      text += `, ${num(rk.spearman_scores_vs_norm)} (scores)`;
+    }
+  }
+  const c = state.comparison;
+  const cmp = c && current && c.key === rk.key ? c : null;
+  if (cmp) {
+    const both = cmp.overlap[k - 1];
+    text += `${text ? ' · ' : ''}${cmp.method} keeps ${both} of these ${k} tokens too (${(100 * both / k).toFixed(0)} %), ρ ${num(cmp.spearman)}`;
+  } else if (el.compareMethod.value && current) {
+    text += `${text ? ' · ' : ''}comparing with ${el.compareMethod.value}…`;
+  }
+  a.textContent = text;
+  a.dataset.spearman = rk.spearman_vs_norm === null || rk.spearman_vs_norm === undefined ? '' : String(rk.spearman_vs_norm);
+  a.dataset.overlap = cmp ? String(cmp.overlap[k - 1]) : '';
+  a.dataset.compare = cmp ? cmp.method : '';
 }
 
 // What the ranking warns about (e.g. a constant sensitivity), under the overlay.

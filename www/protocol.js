@@ -6,7 +6,8 @@
 //                   source = {kind: URL, base} | {kind: HUB, hub, name} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
-//                 {type: ASK, id, input, ratio, maxNewTokens}
+//                 {type: ASK, id, input, ratio, maxNewTokens, positions}   positions: 'renumber' | 'keep'
+//                 {type: COMPARE, id, key, method, params}   another method against the current ranking
 //                 {type: STOP}
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
@@ -17,6 +18,7 @@
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
 //                 {type: RANKED, id, key, input (without the image), ranking}   (key: see rankingKey)
 //                 {type: PREPARED, id, skipped?}   (skipped: a newer request came first)
+//                 {type: COMPARED, id, key, comparison}   (key: the ranking it was compared with)
 //                 {type: PIECE, id, text}
 //                 {type: DONE, id, stopped, timings}
 //                 {type: ERROR, id?, during, message}
@@ -27,6 +29,7 @@ export const ToWorker = Object.freeze({
   TILING: 'tiling',
   PREPARE: 'prepare',
   ASK: 'ask',
+  COMPARE: 'compare',
   STOP: 'stop',
 });
 
@@ -39,6 +42,7 @@ export const FromWorker = Object.freeze({
   ENCODED: 'encoded',
   RANKED: 'ranked',
   PREPARED: 'prepared',
+  COMPARED: 'compared',
   PIECE: 'piece',
   DONE: 'done',
   ERROR: 'error',

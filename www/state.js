@@ -47,6 +47,8 @@ export const state = {
   rankPos: null, // rankPos[token] = its place in ranking.order
   scoreRange: null, // [min, max] of the ranking's finite scores, or null
   orderShown: null, // the ranking whose order the overlay's data-order holds
+  comparison: null, // {key, ...WebModel.compare's object}: another method against `ranking`
+  compareId: 0, // id of the last COMPARE request
 
   // ---- controls and views
   paramValues: {}, // method -> {param: string value typed by the person}

@@ -71,6 +71,7 @@ export function addRow(t, answer, stopped) {
   }
   const method = t.method ? `${t.method} (${state.ranking ? state.ranking.budget : ''})` : 'none';
   cell(method);
+  cell(t.positions || 'renumber');
   cell(`${t.kept_tokens} / ${t.visual_tokens}`, 'num');
   cell(t.first_token_ms === null ? '–' : `${fmt(t.first_token_ms)} ms`, 'num');
   cell(fmt(t.tokens_per_s, 1), 'num');

@@ -5,7 +5,7 @@ import { el } from './elements.js';
 import { state } from './state.js';
 import { showError } from './ui.js';
 
-const URL_KEYS = ['method', 'keep', 'grid', 'q', 'budget', 'seed', 'overlay'];
+const URL_KEYS = ['method', 'keep', 'grid', 'q', 'budget', 'seed', 'overlay', 'pos', 'cmp'];
 
 // The URL's parameters as the page was opened.
 export const startParams = new URLSearchParams(location.search);
@@ -15,6 +15,7 @@ export function saveUrl() {
   const vals = {
     method: el.method.value, keep: el.ratio.value, grid: el.grid.value, q: el.question.value,
     budget: el.budget.value, seed: el.seed.value, overlay: el.overlayMode.value,
+    pos: el.positions.value, cmp: el.compareMethod.value,
   };
   for (const k of URL_KEYS) p.set(k, vals[k]);
   // the method's parameters the person changed (as typed), e.g. params={"m":"8"}
@@ -46,6 +47,15 @@ export function readUrl() {
   setSelect(el.grid, p.get('grid'));
   setSelect(el.budget, p.get('budget'));
   setSelect(el.overlayMode, p.get('overlay'));
+  setSelect(el.positions, p.get('pos'));
+  if (p.get('cmp')) {
+    // as the method: the list arrives with the model
+    const o = document.createElement('option');
+    o.value = p.get('cmp');
+    o.textContent = p.get('cmp');
+    el.compareMethod.append(o);
+    el.compareMethod.value = p.get('cmp');
+  }
   if (p.get('q') !== null) el.question.value = p.get('q');
   const seed = parseInt(p.get('seed'), 10);
   if (Number.isFinite(seed) && seed >= 0) el.seed.value = String(seed);

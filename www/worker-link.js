@@ -11,6 +11,7 @@ import { setStatus, showError, clearError, updateButtons, readyLine, bytesText, 
 import { currentInput, fillMethods, buildParams, showTiling, ratio, setRatio } from './controls.js';
 import { showWarnings } from './overlay.js';
 import { addRow } from './table.js';
+import { saveUrl } from './url-state.js';
 import { stopPlay } from './classroom.js';
 import { showProgress } from './model-panel.js';
 
@@ -118,9 +119,16 @@ export function onWorkerMessage(m) {
       setRanking(m.ranking, m.key, m.input);
       if (state.classStep !== null) state.classStep = Math.min(state.classStep, m.ranking.order.length);
       showWarnings(state.ranking);
+      requestCompare();
       render();
       break;
     }
+    case FromWorker.COMPARED:
+      if (state.ranking && m.key === state.ranking.key && m.id === state.compareId) {
+        state.comparison = { ...m.comparison, key: m.key };
+        render();
+      }
+      break;
     case FromWorker.PREPARED:
       render();
       break;
@@ -243,10 +251,24 @@ function askNow(r) {
   setStatus('Sending the question…', 'answering');
   render();
   state.lastQuestion = el.question.value;
-  send({ type: ToWorker.ASK, id: state.askId, input: currentInput(), ratio: ratio(), maxNewTokens });
+  send({ type: ToWorker.ASK, id: state.askId, input: currentInput(), ratio: ratio(), maxNewTokens, positions: el.positions.value });
+}
+
+// Ranks "Compare with"'s method on the same image against the current ranking (once per pair of
+// rankings; the slider then only reads the overlap curve).
+export function requestCompare() {
+  state.comparison = null;
+  const method = el.compareMethod.value;
+  if (!method || !state.ranking || !state.worker) return;
+  state.seq += 1;
+  state.compareId = state.seq;
+  const seed = parseInt(el.seed.value, 10) || 0;
+  send({ type: ToWorker.COMPARE, id: state.compareId, key: state.ranking.key, method, params: { seed } });
 }
 
 export function initWorkerLink() {
+  el.compareMethod.addEventListener('change', () => { requestCompare(); render(); saveUrl(); });
+  el.positions.addEventListener('change', () => saveUrl());
   el.ask.addEventListener('click', () => { state.sweep = null; askNow(); });
   el.sweep.addEventListener('click', () => {
     state.sweep = SWEEP.slice(1);

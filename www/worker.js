@@ -314,12 +314,12 @@ async function prepare(id, input) {
   }
 }
 
-async function ask({ id, input, ratio, maxNewTokens }) {
+async function ask({ id, input, ratio, maxNewTokens, positions }) {
   stopRequested = false;
   await prepare(id, input);
   const k = budgetCount(encoding.visual_tokens, ratio);
   status(`answering with ${k} of ${encoding.visual_tokens} visual tokens…`);
-  await step('starting the answer', () => model.answer(k, maxNewTokens));
+  await step('starting the answer', () => model.answer(k, maxNewTokens, positions || 'renumber'));
   for (;;) {
     if (stopRequested || id !== currentAsk) {
       model.stop();
@@ -372,6 +372,14 @@ self.onmessage = (ev) => {
       newest = Math.max(newest, msg.id);
       currentAsk = msg.id; // a newer question ends the one being answered
       enqueue('answering', () => ask(msg), msg.id);
+      break;
+    case ToWorker.COMPARE:
+      enqueue('comparing two methods', async () => {
+        // only against the ranking the page still shows: a newer one brings its own request
+        if (!model || msg.key !== rankKey || !model.has_ranking() || msg.id < newest) return;
+        const comparison = await step('comparing two methods', () => model.compare(msg.method, msg.params || {}));
+        post({ type: FromWorker.COMPARED, id: msg.id, key: msg.key, comparison });
+      }, msg.id);
       break;
     case ToWorker.STOP:
       stopRequested = true;

@@ -131,6 +131,8 @@ mod native {
                 println!("{}", ev.kind_table(m));
             }
         }
+        // where positions matter most: the side questions ("left or right?"), every method
+        println!("{}", ev.one_kind_table("side"));
         let write = |path: &PathBuf, text: String| {
             std::fs::write(path, text).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
         };

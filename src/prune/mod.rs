@@ -6,6 +6,7 @@
 //! loops: sensitivity-aware diversity, DivPrune, prompt-aware), `scores` (attention, norm and
 //! relevance scores for the baselines), `rng` (the seeded generator shared with the numpy reference).
 
+pub mod agreement;
 pub mod apply;
 pub mod params;
 pub mod rng;

@@ -243,9 +243,22 @@ async function askAndWait(page, { question, maxTokens = MAX_NEW_TOKENS, ratio })
 }
 
 const rowsOf = (page) => page.$$eval('#compare-rows tr', (rs) => rs.map((r) => ({
-  kept: r.children[3].textContent, method: r.children[2].textContent, answer: r.children[7].textContent,
-  thumb: (r.querySelector('img') || {}).src || '', firstToken: r.children[4].textContent, kv: r.children[6].textContent,
+  kept: r.children[4].textContent, method: r.children[2].textContent, positions: r.children[3].textContent,
+  answer: r.children[8].textContent, thumb: (r.querySelector('img') || {}).src || '', firstToken: r.children[5].textContent,
+  kv: r.children[7].textContent,
 })));
+
+// Spearman's rho of two keep orders (permutations), written out here as an independent check
+function spearmanOfOrders(a, b) {
+  const n = a.length;
+  const pa = new Array(n);
+  const pb = new Array(n);
+  a.forEach((t, i) => { pa[t] = i; });
+  b.forEach((t, i) => { pb[t] = i; });
+  let d2 = 0;
+  for (let t = 0; t < n; t += 1) d2 += (pa[t] - pb[t]) ** 2;
+  return 1 - (6 * d2) / (n * (n * n - 1));
+}
 
 // a hash of the overlay canvas's pixels: tells two drawings apart
 const overlayHash = (page) => page.evaluate(() => {
@@ -426,6 +439,45 @@ async function pageFeatures(page, { expected, expectedZoo }) {
     && stopRows[1].answer.endsWith('[stopped]') && stopRows[1].kept === want[1] && askState[0] === 'stopped' && askState[1] === '0.5',
     `${JSON.stringify(stopRows.map((r) => [r.kept, r.answer]))} ${askState.join(' ')}`);
   await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
+
+  // ---- agreement (issue 13): Spearman's rho against the feature norm, and the overlap with a
+  // second method, both computed here from the CLI's keep orders
+  const wz = await waitRanked(page, seedParams);
+  const normOrder = nativeRanking('feature-norm', 'per-tile').order;
+  const rho = spearmanOfOrders(wz.order, normOrder);
+  const shown = await page.$eval('#agreement', (a) => ({ text: a.textContent, s: a.dataset.spearman }));
+  log(`agreement: ${shown.text}`);
+  check('the agreement line shows Spearman\'s rho of the ranking against the feature norm\'s (= computed from the CLI\'s orders)',
+    shown.s !== '' && Math.abs(Number(shown.s) - rho) < 1e-9 && /Spearman/.test(shown.text), `${shown.s} vs ${rho}: ${shown.text}`);
+  await page.selectOption('#compare-method', 'divprune');
+  await page.waitForFunction(() => document.getElementById('agreement').dataset.compare === 'divprune'
+    || !document.getElementById('error').hidden, null, { timeout: ANSWER_TIMEOUT, polling: 50 });
+  const divOrder = nativeRanking('divprune', 'per-tile').order;
+  const overlaps = [];
+  for (const r of [0.1, 0.5, 1]) {
+    await setRatio(page, r);
+    const o = await page.evaluate(() => ({ k: Number(document.getElementById('overlay').dataset.kept),
+      both: document.getElementById('agreement').dataset.overlap, text: document.getElementById('agreement').textContent }));
+    const want = wz.order.slice(0, o.k).filter((t) => divOrder.slice(0, o.k).includes(t)).length;
+    overlaps.push({ ...o, want });
+  }
+  log(`compare with divprune: ${overlaps.map((o) => `${o.both}/${o.k} (want ${o.want})`).join(', ')}`);
+  check('"Compare with divprune": the tokens both keep at each budget = the CLI\'s two orders\' prefixes, all at 100 %',
+    overlaps.every((o) => Number(o.both) === o.want && o.text.includes('divprune keeps')) && overlaps[2].want === overlaps[2].k,
+    JSON.stringify(overlaps));
+  await page.selectOption('#compare-method', '');
+
+  // ---- positions (issue 13): keep each kept token's position; the answer = the CLI's
+  await page.selectOption('#positions', 'keep');
+  const kept = await askAndWait(page, { question: QUESTION, ratio: KEEP });
+  const cliKeep = expectedAnswer(['--method', 'zoo', '--keep', String(KEEP), '--seed', String(SEED), '--positions', 'keep']);
+  const keptRow = (await rowsOf(page)).at(-1);
+  log(`positions keep at ${KEEP}: page ${JSON.stringify(kept.answer)}, CLI ${JSON.stringify(cliKeep)}; renumbered: ${JSON.stringify(expectedZoo)}`);
+  check('positions "keep": the answer equals the CLI\'s --positions keep, the table\'s positions column says keep',
+    kept.error === null && kept.answer === cliKeep && keptRow.positions === 'keep',
+    `${JSON.stringify(kept.answer)} vs ${JSON.stringify(cliKeep)}; row ${JSON.stringify(keptRow)}`);
+  check('the URL holds the positions choice', new URL(page.url()).searchParams.get('pos') === 'keep', page.url());
+  await page.selectOption('#positions', 'renumber');
   await setRatio(page, 0.1);
 
   // ---- URL state: written on every change, read on load
