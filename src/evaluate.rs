@@ -45,60 +45,39 @@ impl Evaluation {
     /// Markdown table: one row per method, one column per keep ratio (accuracy in %, with the
     /// kept token count in the header).
     pub fn table(&self) -> String {
-        let mut s = String::from("| method |");
-        for &r in &self.ratios {
-            s += &format!(" {} % ({} tok) |", fmt_ratio(r), budget(self.tokens, r));
-        }
-        s += "\n| --- |";
-        s += &" ---: |".repeat(self.ratios.len());
-        s += "\n";
-        for (m, name) in self.methods.iter().enumerate() {
-            s += &format!("| {name} |");
-            for r in 0..self.ratios.len() {
-                s += &format!(" {:.1} |", self.accuracy(m, r));
-            }
-            s += "\n";
-        }
-        s
+        let mut head = vec!["method".to_string()];
+        head.extend(self.ratios.iter().map(|&r| format!("{} % ({} tok)", fmt_ratio(r), budget(self.tokens, r))));
+        let rows = self.methods.iter().enumerate().map(|(m, name)| {
+            let mut row = vec![name.clone()];
+            row.extend((0..self.ratios.len()).map(|r| format!("{:.1}", self.accuracy(m, r))));
+            row
+        });
+        markdown(&head, rows)
     }
 
     /// Markdown table of accuracy by question kind for one method (all ratios).
     pub fn kind_table(&self, m: usize) -> String {
-        let mut s = format!("| {} by question kind | scenes |", self.methods[m]);
-        for &r in &self.ratios {
-            s += &format!(" {} % |", fmt_ratio(r));
-        }
-        s += "\n| --- | ---: |";
-        s += &" ---: |".repeat(self.ratios.len());
-        s += "\n";
-        for (kind, (n, c)) in &self.by_kind {
-            s += &format!("| {kind} | {n} |");
-            for r in 0..self.ratios.len() {
-                s += &format!(" {:.1} |", 100.0 * c[m][r] as f64 / (*n).max(1) as f64);
-            }
-            s += "\n";
-        }
-        s
+        let mut head = vec![format!("{} by question kind", self.methods[m]), "scenes".to_string()];
+        head.extend(self.ratios.iter().map(|&r| format!("{} %", fmt_ratio(r))));
+        let rows = self.by_kind.iter().map(|(kind, (n, c))| {
+            let mut row = vec![kind.to_string(), n.to_string()];
+            row.extend((0..self.ratios.len()).map(|r| format!("{:.1}", 100.0 * c[m][r] as f64 / (*n).max(1) as f64)));
+            row
+        });
+        markdown(&head, rows)
     }
 
     /// Markdown table of one question kind's accuracy for every method (all ratios).
     pub fn one_kind_table(&self, kind: &str) -> String {
         let Some((n, c)) = self.by_kind.get(kind) else { return String::new() };
-        let mut s = format!("| {kind} questions ({n} scenes) |");
-        for &r in &self.ratios {
-            s += &format!(" {} % |", fmt_ratio(r));
-        }
-        s += "\n| --- |";
-        s += &" ---: |".repeat(self.ratios.len());
-        s += "\n";
-        for (m, name) in self.methods.iter().enumerate() {
-            s += &format!("| {name} |");
-            for r in 0..self.ratios.len() {
-                s += &format!(" {:.1} |", 100.0 * c[m][r] as f64 / (*n).max(1) as f64);
-            }
-            s += "\n";
-        }
-        s
+        let mut head = vec![format!("{kind} questions ({n} scenes)")];
+        head.extend(self.ratios.iter().map(|&r| format!("{} %", fmt_ratio(r))));
+        let rows = self.methods.iter().enumerate().map(|(m, name)| {
+            let mut row = vec![name.clone()];
+            row.extend((0..self.ratios.len()).map(|r| format!("{:.1}", 100.0 * c[m][r] as f64 / (*n).max(1) as f64)));
+            row
+        });
+        markdown(&head, rows)
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -139,7 +118,7 @@ impl Evaluation {
             }
         }
         let (pw, ph) = (490.0, 350.0);
-        let (l, gap, legend, t, b) = (60.0, 50.0, 170.0, 60.0, 50.0);
+        let (l, gap, legend, t, b) = (60.0, 90.0, 170.0, 60.0, 50.0);
         let w = l + panels.len() as f64 * pw + (panels.len() - 1) as f64 * gap + legend;
         let h = t + ph + b;
         let lr: Vec<f64> = self.ratios.iter().map(|x| x.log2()).collect();
@@ -234,6 +213,17 @@ impl Evaluation {
         s += "</svg>\n";
         s
     }
+}
+
+/// A markdown table: the first column left-aligned, the others right-aligned.
+fn markdown(head: &[String], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let mut s = line(head);
+    s += &format!("| --- |{}\n", " ---: |".repeat(head.len() - 1));
+    for row in rows {
+        s += &line(&row);
+    }
+    s
 }
 
 fn fmt_ratio(r: f64) -> String {

@@ -9,21 +9,7 @@ use crate::model::LayerDrop;
 /// Structural tokens (tile wrappers, row/col markers, the global-image marker) always stay; the
 /// kept tokens keep their order and the positions are contiguous.
 pub fn prune_prompt(ids: &[u32], image_token_id: u32, keep: &[usize]) -> Vec<u32> {
-    let mut v = 0usize;
-    let mut k = 0usize;
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        if id == image_token_id {
-            if k < keep.len() && keep[k] == v {
-                out.push(id);
-                k += 1;
-            }
-            v += 1;
-        } else {
-            out.push(id);
-        }
-    }
-    out
+    kept_positions(ids, image_token_id, keep).into_iter().map(|p| ids[p]).collect()
 }
 
 /// The information horizon's deep drop for a pruned prompt: all text positions and a seeded random
