@@ -376,3 +376,23 @@ fn fuzz_found_prompt_longer_than_the_model_reads_is_refused() {
         other => panic!("expected a prompt error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_tensor_table_follows_the_configs_bias_flags() {
+    // Llama configs may ask for attention / MLP biases: the table (and so random checkpoints and
+    // the loader's up-front check) must list them, else such a checkpoint could not load
+    use zoo_prune_web::model::tensors::checkpoint_tensors;
+    use zoo_prune_web::random_weights::random_checkpoint;
+    let mut f = ModelFiles::from_dir(&fixtures().join("tiny_tiles")).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_slice(&f.config).unwrap();
+    cfg["text_config"]["attention_bias"] = true.into();
+    cfg["text_config"]["mlp_bias"] = true.into();
+    f.config = serde_json::to_vec(&cfg).unwrap();
+    let c = zoo_prune_web::Idefics3Config::from_json(&f.config).unwrap();
+    let names: Vec<String> = checkpoint_tensors(&c).into_iter().map(|(n, _)| n).collect();
+    for n in ["self_attn.q_proj.bias", "self_attn.o_proj.bias", "mlp.down_proj.bias"] {
+        assert!(names.contains(&format!("model.text_model.layers.0.{n}")), "{n} missing from the table");
+    }
+    f.safetensors = random_checkpoint(&c, 2);
+    Vlm::load(&f, &device("flex")).unwrap();
+}

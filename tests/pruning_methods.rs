@@ -245,6 +245,49 @@ fn info_horizon_drops_visual_tokens_at_the_deep_layer() {
     assert_eq!(lens[2], text + 8);
     // DivPrune decides the input ranking
     assert_eq!(r.order, ranked(&s, &Method::DivPrune, BudgetMode::PerTile).order);
+    // with positions kept the drop runs too, with the same cache lengths
+    let g = s.vlm.start_answer_pruned(&s.ids, s.enc.features(), &keep, Some(&deep), Positions::Keep, 4).unwrap();
+    assert_eq!(g.cache_lens(), lens);
+}
+
+#[test]
+fn kept_positions_travel_with_their_tokens_through_a_deep_drop() {
+    // With positions kept a token's RoPE position is its place in the full prompt, whatever was
+    // dropped: a deep drop that keeps every token changes nothing, and a drop at layer 0 (before
+    // any layer has run) equals pruning those tokens at the input. Both are checked against the
+    // pipeline without a drop, and renumbered positions must give other logits.
+    let s = setup();
+    let keep: Vec<usize> = (0..28).step_by(2).collect();
+    let last = |p: zoo_prune_web::pipeline::PrunedPrefill| -> Vec<f32> {
+        let mut cache = s.vlm.model.text.new_cache();
+        let out = s.vlm.model.text.forward(p.embeds, &mut cache, &p.opts);
+        let n = out.hidden.dims()[1];
+        let logits: Tensor<3> = s.vlm.model.text.logits(out.hidden.narrow(1, n - 1, 1));
+        pollster::block_on(read_floats(logits)).unwrap()
+    };
+    let base = last(s.vlm.pruned_prefill(&s.ids, s.enc.features(), &keep, None, Positions::Keep).unwrap());
+    let all = zoo_prune_web::prune::DeepDrop { layer: 1, keep: 1.0, seed: 3 };
+    let same = last(s.vlm.pruned_prefill(&s.ids, s.enc.features(), &keep, Some(&all), Positions::Keep).unwrap());
+    assert!(max_abs_diff(&base, &same) < 1e-5, "a drop that keeps everything changed the logits");
+    // a layer-0 drop of half the visual tokens = pruning them at the input, positions kept
+    let half = zoo_prune_web::prune::DeepDrop { layer: 0, keep: 0.5, seed: 3 };
+    let p = s.vlm.pruned_prefill(&s.ids, s.enc.features(), &keep, Some(&half), Positions::Keep).unwrap();
+    let drop = p.opts.drop.clone().unwrap();
+    let image = s.vlm.config.image_token_id;
+    // which of the kept visual tokens survive the drop, as indices into all 28
+    let vis_positions: Vec<usize> = p.ids.iter().enumerate().filter(|(_, &t)| t == image).map(|(i, _)| i).collect();
+    let survivors: Vec<usize> =
+        vis_positions.iter().enumerate().filter(|(_, q)| drop.keep.contains(q)).map(|(j, _)| keep[j]).collect();
+    assert_eq!(survivors.len(), 7);
+    let dropped = last(p);
+    let direct = last(s.vlm.pruned_prefill(&s.ids, s.enc.features(), &survivors, None, Positions::Keep).unwrap());
+    assert!(max_abs_diff(&dropped, &direct) < 1e-4, "a layer-0 drop differs from pruning at the input");
+    // renumbered, the same layer-0 drop also equals input pruning (both renumber contiguously)
+    let p = s.vlm.pruned_prefill(&s.ids, s.enc.features(), &keep, Some(&half), Positions::Renumber).unwrap();
+    let renum = last(p);
+    let direct_r = last(s.vlm.pruned_prefill(&s.ids, s.enc.features(), &survivors, None, Positions::Renumber).unwrap());
+    assert!(max_abs_diff(&renum, &direct_r) < 1e-4);
+    assert!(max_abs_diff(&dropped, &renum) > 1e-3, "kept and renumbered positions gave the same logits");
 }
 
 

@@ -23,13 +23,13 @@ import { showClassStep, initClassroom } from './classroom.js';
 import { initTable } from './table.js';
 import { buildSamples, firstImage, initIntake } from './intake.js';
 import { initialSource, startWorker, listCache, initModelPanel } from './model-panel.js';
-import { onWorkerMessage, prepare, initWorkerLink } from './worker-link.js';
+import { onWorkerMessage, prepare, requestCompare, initWorkerLink } from './worker-link.js';
 
 // what render() redraws, in this order
 onRender(drawOverlay);
 onRender(showClassStep);
 
-initControls({ prepare });
+initControls({ prepare, requestCompare });
 initOverlay();
 initClassroom();
 initTable();

@@ -10,6 +10,8 @@ import { saveUrl } from './url-state.js';
 
 // Ranks in the Worker for the current controls (session.js's prepare, given to initControls).
 let prepare = () => {};
+// Asks the Worker for the "Compare with" method's agreement (worker-link.js's requestCompare).
+let requestCompare = () => {};
 
 export function ratio() {
   const r = parseFloat(el.ratio.value);
@@ -186,12 +188,16 @@ export function buildParams() {
 
 export function onQuestionChange() {
   prepare();
+  // a compared method that reads the question is compared again (after the prepare, in the
+  // Worker's queue); one that does not keeps its comparison
+  if ((state.info?.prompt_methods || []).includes(el.compareMethod.value)) requestCompare();
   saveUrl();
 }
 
 // Wires the controls; hooks.prepare ranks for them in the Worker.
 export function initControls(hooks) {
   prepare = hooks.prepare;
+  requestCompare = hooks.requestCompare;
   el.paramsReset.addEventListener('click', () => {
     state.paramValues[el.method.value] = {};
     buildParams();

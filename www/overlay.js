@@ -3,7 +3,7 @@
 // ranking's warnings.
 
 import { el } from './elements.js';
-import { budgetCount } from './protocol.js';
+import { budgetCount, compareKey } from './protocol.js';
 import { state, render } from './state.js';
 import { saveUrl } from './url-state.js';
 import { currentKey, ratio } from './controls.js';
@@ -224,16 +224,19 @@ function showAgreement(rk, k, current) {
     }
   }
   const c = state.comparison;
-  const cmp = c && current && c.key === rk.key ? c : null;
-  if (cmp) {
+  const want = compareKey(rk.key, el.compareMethod.value, el.question.value, state.info?.prompt_methods || []);
+  const cmp = c && current && k > 0 && c.key === want ? c : null;
+  if (cmp && cmp.error) {
+    text += `${text ? ' · ' : ''}comparing with ${cmp.method} failed: ${cmp.error}`;
+  } else if (cmp) {
     const both = cmp.overlap[k - 1];
     text += `${text ? ' · ' : ''}${cmp.method} keeps ${both} of these ${k} tokens too (${(100 * both / k).toFixed(0)} %), ρ ${num(cmp.spearman)}`;
-  } else if (el.compareMethod.value && current) {
+  } else if (el.compareMethod.value && current && k > 0) {
     text += `${text ? ' · ' : ''}comparing with ${el.compareMethod.value}…`;
   }
   a.textContent = text;
   a.dataset.spearman = rk.spearman_vs_norm === null || rk.spearman_vs_norm === undefined ? '' : String(rk.spearman_vs_norm);
-  a.dataset.overlap = cmp ? String(cmp.overlap[k - 1]) : '';
+  a.dataset.overlap = cmp && !cmp.error ? String(cmp.overlap[k - 1]) : '';
   a.dataset.compare = cmp ? cmp.method : '';
 }
 

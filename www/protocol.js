@@ -7,7 +7,8 @@
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
 //                 {type: ASK, id, input, ratio, maxNewTokens, positions}   positions: 'renumber' | 'keep'
-//                 {type: COMPARE, id, key, method, params}   another method against the current ranking
+//                 {type: COMPARE, id, key, compareKey, method, params}   another method against the
+//                   current ranking (key); compareKey adds the method and, where it reads it, the question
 //                 {type: STOP}
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
@@ -18,7 +19,7 @@
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
 //                 {type: RANKED, id, key, input (without the image), ranking}   (key: see rankingKey)
 //                 {type: PREPARED, id, skipped?}   (skipped: a newer request came first)
-//                 {type: COMPARED, id, key, comparison}   (key: the ranking it was compared with)
+//                 {type: COMPARED, id, key, compareKey, comparison}
 //                 {type: PIECE, id, text}
 //                 {type: DONE, id, stopped, timings}
 //                 {type: ERROR, id?, during, message}
@@ -58,6 +59,12 @@ export const SourceKind = Object.freeze({ URL: 'url', HUB: 'hub', FILES: 'files'
 export function rankingKey({ imageVersion, maxGrid, method, params, budget, question }, promptMethods = []) {
   const q = promptMethods.includes(method) ? question : '';
   return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;
+}
+
+// What a comparison was computed for: the ranking it was compared with, the other method, and
+// the question when that method reads it.
+export function compareKey(rankKey, method, question, promptMethods = []) {
+  return `${rankKey}|${method}|${promptMethods.includes(method) ? question : ''}`;
 }
 
 // Tokens kept for a keep ratio: the library's prune::budget (f64 round, at least one).

@@ -48,7 +48,7 @@ export const state = {
   scoreRange: null, // [min, max] of the ranking's finite scores, or null
   orderShown: null, // the ranking whose order the overlay's data-order holds
   comparison: null, // {key, ...WebModel.compare's object}: another method against `ranking`
-  compareId: 0, // id of the last COMPARE request
+  compareId: 0, // id of the last COMPARE request (its own counter: `seq` belongs to prepare / ask)
 
   // ---- controls and views
   paramValues: {}, // method -> {param: string value typed by the person}

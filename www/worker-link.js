@@ -5,7 +5,7 @@
 // "Ask" sends the current method, parameters, budget mode, seed and ratio.
 
 import { el } from './elements.js';
-import { ToWorker, FromWorker } from './protocol.js';
+import { ToWorker, FromWorker, compareKey } from './protocol.js';
 import { state, render, setRanking } from './state.js';
 import { setStatus, showError, clearError, updateButtons, readyLine, bytesText, fmt } from './ui.js';
 import { currentInput, fillMethods, buildParams, showTiling, ratio, setRatio } from './controls.js';
@@ -125,7 +125,7 @@ export function onWorkerMessage(m) {
     }
     case FromWorker.COMPARED:
       if (state.ranking && m.key === state.ranking.key && m.id === state.compareId) {
-        state.comparison = { ...m.comparison, key: m.key };
+        state.comparison = { ...m.comparison, key: m.compareKey };
         render();
       }
       break;
@@ -260,10 +260,10 @@ export function requestCompare() {
   state.comparison = null;
   const method = el.compareMethod.value;
   if (!method || !state.ranking || !state.worker) return;
-  state.seq += 1;
-  state.compareId = state.seq;
-  const seed = parseInt(el.seed.value, 10) || 0;
-  send({ type: ToWorker.COMPARE, id: state.compareId, key: state.ranking.key, method, params: { seed } });
+  state.compareId += 1;
+  const seed = Math.max(0, parseInt(el.seed.value, 10) || 0);
+  const key = compareKey(state.ranking.key, method, el.question.value, state.info?.prompt_methods || []);
+  send({ type: ToWorker.COMPARE, id: state.compareId, key: state.ranking.key, compareKey: key, method, params: { seed } });
 }
 
 export function initWorkerLink() {

@@ -376,10 +376,18 @@ self.onmessage = (ev) => {
     case ToWorker.COMPARE:
       enqueue('comparing two methods', async () => {
         // only against the ranking the page still shows: a newer one brings its own request
-        if (!model || msg.key !== rankKey || !model.has_ranking() || msg.id < newest) return;
-        const comparison = await step('comparing two methods', () => model.compare(msg.method, msg.params || {}));
-        post({ type: FromWorker.COMPARED, id: msg.id, key: msg.key, comparison });
-      }, msg.id);
+        if (!model || msg.key !== rankKey || !model.has_ranking()) return;
+        let comparison;
+        try {
+          comparison = await model.compare(msg.method, msg.params || {});
+        } catch (e) {
+          // a dead instance is everybody's news (reported without an id); a refused comparison
+          // is only the agreement line's
+          if (e instanceof WebAssembly.RuntimeError) throw e;
+          comparison = { method: msg.method, error: String((e && e.message) || e) };
+        }
+        post({ type: FromWorker.COMPARED, id: msg.id, key: msg.key, compareKey: msg.compareKey, comparison });
+      });
       break;
     case ToWorker.STOP:
       stopRequested = true;

@@ -44,13 +44,21 @@ pub fn checkpoint_tensors(c: &Idefics3Config) -> Vec<(String, Vec<usize>)> {
         let l = format!("{tp}.layers.{i}");
         add(format!("{l}.input_layernorm.weight"), vec![d]);
         add(format!("{l}.post_attention_layernorm.weight"), vec![d]);
-        add(format!("{l}.self_attn.q_proj.weight"), vec![t.num_attention_heads * hd, d]);
-        add(format!("{l}.self_attn.k_proj.weight"), vec![t.num_kv_heads() * hd, d]);
-        add(format!("{l}.self_attn.v_proj.weight"), vec![t.num_kv_heads() * hd, d]);
-        add(format!("{l}.self_attn.o_proj.weight"), vec![d, t.num_attention_heads * hd]);
-        add(format!("{l}.mlp.gate_proj.weight"), vec![t.intermediate_size, d]);
-        add(format!("{l}.mlp.up_proj.weight"), vec![t.intermediate_size, d]);
-        add(format!("{l}.mlp.down_proj.weight"), vec![d, t.intermediate_size]);
+        let (q, kv) = (t.num_attention_heads * hd, t.num_kv_heads() * hd);
+        for (n, out, inp, bias) in [
+            ("self_attn.q_proj", q, d, t.attention_bias),
+            ("self_attn.k_proj", kv, d, t.attention_bias),
+            ("self_attn.v_proj", kv, d, t.attention_bias),
+            ("self_attn.o_proj", d, q, t.attention_bias),
+            ("mlp.gate_proj", t.intermediate_size, d, t.mlp_bias),
+            ("mlp.up_proj", t.intermediate_size, d, t.mlp_bias),
+            ("mlp.down_proj", d, t.intermediate_size, t.mlp_bias),
+        ] {
+            add(format!("{l}.{n}.weight"), vec![out, inp]);
+            if bias {
+                add(format!("{l}.{n}.bias"), vec![out]);
+            }
+        }
     }
     add(format!("{tp}.norm.weight"), vec![d]);
     if !c.tied_embeddings() {
