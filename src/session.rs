@@ -173,6 +173,9 @@ struct Prepared {
     question_ids: Vec<u32>,
     preprocess_ms: f64,
     encode_ms: f64,
+    /// the feature norm's ranking per budget mode, once computed: what every ranking of this image
+    /// is compared with (it reads neither the question nor any parameter)
+    norm: Vec<(BudgetMode, Ranking)>,
 }
 
 struct Ranked {
@@ -302,7 +305,7 @@ impl Session {
         }
         let encoded = self.vlm.assemble(processed, parts);
         let t2 = (self.clock)();
-        self.prepared = Some(Prepared { encoded, ids, question_ids, preprocess_ms: t1 - t0, encode_ms: t2 - t1 });
+        self.prepared = Some(Prepared { encoded, ids, question_ids, preprocess_ms: t1 - t0, encode_ms: t2 - t1, norm: vec![] });
         Ok(self.encoding().expect("just prepared"))
     }
 
@@ -377,9 +380,11 @@ impl Session {
         );
         let ranking = prune::rank(&method, &inputs, mode).await?;
         let rank_ms = (self.clock)() - t0;
-        let norm = match method {
-            Method::FeatureNorm => ranking.clone(),
-            _ => prune::rank(&Method::FeatureNorm, &inputs, mode).await?,
+        let cached = prepared.norm.iter().find(|(m, _)| *m == mode).map(|(_, r)| r.clone());
+        let norm = match (cached, &method) {
+            (Some(r), _) => r,
+            (None, Method::FeatureNorm) => ranking.clone(),
+            (None, _) => prune::rank(&Method::FeatureNorm, &inputs, mode).await?,
         };
         let report = RankReport {
             method: ranking.method.clone(),
@@ -403,6 +408,10 @@ impl Session {
             spearman_vs_norm: finite(agreement::spearman_orders(&ranking.order, &norm.order)),
             spearman_scores_vs_norm: agreement::spearman_scores(&ranking.scores, &norm.scores),
         };
+        let prepared = self.prepared.as_mut().expect("checked above");
+        if !prepared.norm.iter().any(|(m, _)| *m == mode) {
+            prepared.norm.push((mode, norm));
+        }
         self.ranked = Some(Ranked { method, ranking, rank_ms, mode });
         Ok(report)
     }
