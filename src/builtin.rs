@@ -356,7 +356,7 @@ pub fn model_tensors(model: &Idefics3, c: &Idefics3Config) -> Vec<(String, Vec<u
     vec1(&mut out, pl.bias.val());
     lin(&mut out, &model.connector.proj);
     let t = &model.text;
-    let e = t.embed_tokens.val();
+    let e = t.embed_tokens.full();
     out.push((e.dims().to_vec(), values(e)));
     for l in &t.layers {
         vec1(&mut out, l.input_layernorm.weight.val());
@@ -368,7 +368,8 @@ pub fn model_tensors(model: &Idefics3, c: &Idefics3Config) -> Vec<(String, Vec<u
     }
     vec1(&mut out, t.norm.weight.val());
     if let Some(h) = &t.lm_head {
-        lin(&mut out, h);
+        let h = h.full();
+        out.push((h.dims().to_vec(), values(h)));
     }
     let names = checkpoint_tensors(c);
     assert_eq!(names.len(), out.len(), "the model has {} tensors, its config describes {}", out.len(), names.len());

@@ -7,22 +7,39 @@ use crate::error::{Error, Result};
 
 pub const NATIVE_BACKENDS: &[&str] = &["flex", "wgpu"];
 
-/// A native device. wgpu is initialised once per process (burn refuses a second init).
+/// The native wgpu device and its largest buffer (min(max_storage_buffer_binding_size,
+/// max_buffer_size): what cubecl caps a buffer at), initialised once per process (burn refuses a
+/// second init).
+#[cfg(not(target_family = "wasm"))]
+fn native_wgpu() -> Result<(Device, u64)> {
+    use std::sync::OnceLock;
+    static WGPU: OnceLock<std::result::Result<(Device, u64), String>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| format!("{e:?}"))?;
+        let l = setup.device.limits();
+        Ok((device, l.max_storage_buffer_binding_size.min(l.max_buffer_size)))
+    })
+    .clone()
+    .map_err(|e| Error::Device(format!("no wgpu adapter: {e}")))
+}
+
+/// A native device.
 #[cfg(not(target_family = "wasm"))]
 pub fn native_device(name: &str) -> Result<Device> {
     match name {
         "flex" | "cpu" => Ok(Device::flex()),
-        "wgpu" => {
-            use std::sync::OnceLock;
-            static WGPU: OnceLock<std::result::Result<Device, String>> = OnceLock::new();
-            WGPU.get_or_init(|| Device::wgpu_options().init().map_err(|e| format!("{e:?}")))
-                .clone()
-                .map_err(|e| Error::Device(format!("no wgpu adapter: {e}")))
-        }
+        "wgpu" => native_wgpu().map(|(d, _)| d),
         other => Err(Error::Device(format!(
             "unknown backend {other:?}; choose one of {NATIVE_BACKENDS:?}"
         ))),
     }
+}
+
+/// How to load a model on the native device `name`: on wgpu, within its largest buffer (lavapipe
+/// cannot hold SmolVLM-500M's vocabulary matrices in one).
+#[cfg(not(target_family = "wasm"))]
+pub fn native_load_options(name: &str) -> Result<crate::LoadOptions> {
+    Ok(crate::LoadOptions { max_tensor_bytes: if name == "wgpu" { Some(native_wgpu()?.1) } else { None } })
 }
 
 /// The WebGPU device in a browser (or a Worker).

@@ -29,4 +29,5 @@ pub mod web;
 
 pub use config::Idefics3Config;
 pub use error::{Error, Result};
+pub use model::LoadOptions;
 pub use pipeline::{ModelFiles, Vlm};

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::generate::Generation;
-use crate::model::{EncodedTiles, ForwardOptions, Idefics3};
+use crate::model::{EncodedTiles, ForwardOptions, Idefics3, LoadOptions};
 use crate::prune::apply::{deep_layer_drop, kept_positions, prune_prompt, Positions};
 use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
@@ -68,6 +68,11 @@ fn eos_from_generation_config(bytes: &[u8]) -> Vec<u32> {
 
 impl Vlm {
     pub fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        Self::load_with(files, device, &LoadOptions::default())
+    }
+
+    /// [`Self::load`] with the device's limits (see [`LoadOptions`]).
+    pub fn load_with(files: &ModelFiles, device: &Device, opts: &LoadOptions) -> Result<Self> {
         let config = Idefics3Config::from_json(&files.config)?;
         let tile = config.vision_config.image_size;
         let processor = match &files.preprocessor {
@@ -83,7 +88,7 @@ impl Vlm {
                 config.text_config.vocab_size
             )));
         }
-        let model = Idefics3::load(&config, &files.safetensors, device)?;
+        let model = Idefics3::load_with(&config, &files.safetensors, device, opts)?;
         Ok(Self { config, model, tokenizer, processor, device: device.clone() })
     }
 

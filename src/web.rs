@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use crate::preprocess::RgbImage;
 use crate::prune::{MethodParams, Positions};
 use crate::session::Session;
-use crate::{Error, ModelFiles, Vlm};
+use crate::{Error, LoadOptions, ModelFiles, Vlm};
 
 #[wasm_bindgen]
 extern "C" {
@@ -61,6 +61,15 @@ pub fn check_image(image: Vec<u8>) -> Result<JsValue, JsError> {
     }
 }
 
+/// Whether the model of `config` (config.json's bytes) fits a WebGPU device whose buffers hold at
+/// most `max_tensor_bytes` each, before its weights are downloaded: the tensors that will be split
+/// ([{name, bytes, blocks}]), or an error naming the tensor that cannot be.
+#[wasm_bindgen]
+pub fn check_fit(config: Vec<u8>, max_tensor_bytes: f64) -> Result<JsValue, JsError> {
+    let c = crate::Idefics3Config::from_json(&config).map_err(js)?;
+    to_js(&crate::model::tensors::device_fit(&c, max_tensor_bytes as u64).map_err(js)?)
+}
+
 /// A JS object of `MethodParams` keys (undefined or null: the defaults).
 fn method_params(params: &JsValue) -> Result<MethodParams, JsError> {
     if params.is_undefined() || params.is_null() {
@@ -85,6 +94,7 @@ pub struct WebModel {
 impl WebModel {
     /// Loads a model from its files' bytes. With `prefer_webgpu` it tries WebGPU and falls back to
     /// burn's CPU backend (flex) when WebGPU cannot start; `backend()` says which one it got.
+    /// `max_tensor_bytes`: the WebGPU adapter's largest buffer (see `check_fit`), used on WebGPU only.
     pub async fn load(
         config: Vec<u8>,
         safetensors: Vec<u8>,
@@ -92,11 +102,15 @@ impl WebModel {
         preprocessor: Option<Vec<u8>>,
         generation: Option<Vec<u8>>,
         prefer_webgpu: bool,
+        max_tensor_bytes: Option<f64>,
     ) -> Result<WebModel, JsError> {
         let (device, backend, fallback_reason) = crate::device::browser_device(prefer_webgpu).await;
         let file_bytes = safetensors.len();
         let files = ModelFiles { config, safetensors, tokenizer, preprocessor, generation };
-        let vlm = Vlm::load(&files, &device).map_err(js)?;
+        let opts = LoadOptions {
+            max_tensor_bytes: if backend == "webgpu" { max_tensor_bytes.map(|m| m as u64) } else { None },
+        };
+        let vlm = Vlm::load_with(&files, &device, &opts).map_err(js)?;
         Ok(WebModel { session: Session::new(vlm, perf_now), backend: backend.into(), fallback_reason, file_bytes })
     }
 

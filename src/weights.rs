@@ -118,8 +118,8 @@ impl<'a> WeightMap<'a> {
         }
     }
 
-    /// The tensor `name` as f32 values, checked against `shape`.
-    pub fn f32_values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    /// The view of tensor `name`, checked against `shape`.
+    fn view(&self, name: &str, shape: &[usize]) -> Result<safetensors::tensor::TensorView<'_>> {
         let view = self.st.tensor(name).map_err(|_| {
             Error::Checkpoint(format!("missing tensor `{name}` (expected shape {shape:?})"))
         })?;
@@ -129,7 +129,24 @@ impl<'a> WeightMap<'a> {
                 view.shape()
             )));
         }
-        let data = view.data();
+        Ok(view)
+    }
+
+    /// The tensor `name` as f32 values, checked against `shape`.
+    pub fn f32_values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let n = shape.first().copied().unwrap_or(1);
+        self.f32_rows(name, shape, 0..n)
+    }
+
+    /// Rows `rows` (along the first dimension) of the tensor `name` as f32 values, checked against
+    /// `shape`: only those rows are converted (a vocabulary block, without the whole matrix in f32).
+    pub fn f32_rows(&self, name: &str, shape: &[usize], rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
+        let view = self.view(name, shape)?;
+        let row_elems: usize = shape.iter().skip(1).product();
+        let n_rows = shape.first().copied().unwrap_or(1);
+        assert!(rows.start <= rows.end && rows.end <= n_rows, "rows {rows:?} of {n_rows}");
+        let width = view.dtype().bitsize() / 8;
+        let data = &view.data()[rows.start * row_elems * width..rows.end * row_elems * width];
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => data
                 .chunks_exact(4)

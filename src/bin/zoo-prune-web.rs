@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use zoo_prune_web::device::native_device;
+use zoo_prune_web::device::{native_device, native_load_options};
 use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::overlay::overlay_png;
 use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, Positions, PruneInputs};
@@ -152,7 +152,7 @@ fn run(a: Args) -> Result<()> {
     let device = native_device(&a.backend)?;
     let t0 = Instant::now();
     let files = ModelFiles::from_dir(&a.model)?;
-    let vlm = Vlm::load(&files, &device)?;
+    let vlm = Vlm::load_with(&files, &device, &native_load_options(&a.backend)?)?;
     let load_ms = ms(t0);
     let bytes = std::fs::read(&a.image)
         .map_err(|e| Error::Image(format!("cannot read {}: {e}", a.image.display())))?;

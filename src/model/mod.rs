@@ -6,6 +6,7 @@ pub mod layers;
 pub mod tensors;
 pub mod text;
 pub mod vision;
+pub mod vocab;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -24,6 +25,14 @@ pub struct Idefics3 {
     pub text: TextModel,
 }
 
+/// How to load a model onto a device.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The largest tensor the device holds in one buffer, in bytes (a WebGPU adapter's
+    /// min(maxStorageBufferBindingSize, maxBufferSize)); None: no limit.
+    pub max_tensor_bytes: Option<u64>,
+}
+
 /// A batch of encoded tiles.
 pub struct EncodedTiles {
     /// Last encoder block output, before post_layernorm: [tiles, patches, d_v].
@@ -40,10 +49,20 @@ pub struct EncodedTiles {
 impl Idefics3 {
     /// Loads `config.json` + `model.safetensors` bytes (the hub's files, unchanged).
     pub fn load(config: &Idefics3Config, safetensors: &[u8], device: &Device) -> Result<Self> {
+        Self::load_with(config, safetensors, device, &LoadOptions::default())
+    }
+
+    /// [`Self::load`] for a device whose buffers hold at most `opts.max_tensor_bytes`: the
+    /// vocabulary matrices are split (see [`vocab`]); any other tensor too large is an error
+    /// ([`tensors::device_fit`]) before a weight is read.
+    pub fn load_with(config: &Idefics3Config, safetensors: &[u8], device: &Device, opts: &LoadOptions) -> Result<Self> {
+        if let Some(m) = opts.max_tensor_bytes {
+            tensors::device_fit(config, m)?;
+        }
         let w = WeightMap::new(safetensors)?;
         Self::check_prefix(&w)?;
         w.check(&tensors::checkpoint_tensors(config))?;
-        let model = Self::from_weights(config, &w, device)?;
+        let model = Self::from_weights_with(config, &w, device, opts)?;
         w.finish()?;
         Ok(model)
     }
@@ -65,6 +84,10 @@ impl Idefics3 {
     }
 
     pub fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device) -> Result<Self> {
+        Self::from_weights_with(config, w, device, &LoadOptions::default())
+    }
+
+    fn from_weights_with(config: &Idefics3Config, w: &WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
         Self::check_prefix(w)?;
         Ok(Self {
             vision: VisionTransformer::load(w, "model.vision_model", &config.vision_config, device)?,
@@ -74,13 +97,14 @@ impl Idefics3 {
                 "model.text_model",
                 &config.text_config,
                 config.tied_embeddings(),
+                opts.max_tensor_bytes,
                 device,
             )?,
         })
     }
 
     pub fn device(&self) -> Device {
-        self.text.embed_tokens.val().device()
+        self.text.embed_tokens.device()
     }
 
     /// Encodes tiles [tiles, 3, H, W] to visual-token embeddings.

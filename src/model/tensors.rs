@@ -66,3 +66,41 @@ pub fn checkpoint_tensors(c: &Idefics3Config) -> Vec<(String, Vec<usize>)> {
     }
     out
 }
+
+/// The vocabulary matrices, which the loader can split into blocks of rows (`vocab`).
+fn splittable(name: &str) -> bool {
+    name == "model.text_model.embed_tokens.weight" || name == "lm_head.weight"
+}
+
+/// A tensor that is split to fit a device: its name, its f32 size and the blocks it becomes.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Split {
+    pub name: String,
+    pub bytes: u64,
+    pub blocks: usize,
+}
+
+/// Whether the model of config `c` fits a device whose buffers hold at most `max_bytes` each,
+/// from the config alone (before downloading the weights): the f32 tensors larger than that which
+/// get split (the vocabulary matrices), or an error naming the first tensor that cannot be.
+pub fn device_fit(c: &Idefics3Config, max_bytes: u64) -> crate::error::Result<Vec<Split>> {
+    let mut splits = Vec::new();
+    for (name, shape) in checkpoint_tensors(c) {
+        let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * 4;
+        if bytes <= max_bytes {
+            continue;
+        }
+        if !splittable(&name) {
+            return Err(crate::error::Error::Device(format!(
+                "`{name}` ({shape:?}, {:.1} MB in f32) is larger than this device's largest buffer \
+                 ({:.1} MB: min(maxStorageBufferBindingSize, maxBufferSize)); this model cannot run \
+                 on it: choose the CPU backend or a smaller model",
+                bytes as f64 / 1e6,
+                max_bytes as f64 / 1e6
+            )));
+        }
+        let per = super::vocab::rows_per_block(&name, shape[0], shape[1], Some(max_bytes))?;
+        splits.push(Split { name, bytes, blocks: shape[0].div_ceil(per) });
+    }
+    Ok(splits)
+}

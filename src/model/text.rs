@@ -8,7 +8,7 @@
 //! (HF's `position_ids`) every token keeps the position it is given, in every layer, across gaps
 //! and drops: the KV cache holds keys already rotated, so gaps need nothing else.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::attention;
@@ -16,6 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::layers::{load_linear, RmsNorm};
+use super::vocab::VocabMatrix;
 use crate::config::TextConfig;
 use crate::error::Result;
 use crate::weights::WeightMap;
@@ -51,11 +52,13 @@ pub struct DecoderLayer {
 
 #[derive(Module, Debug)]
 pub struct TextModel {
-    pub embed_tokens: Param<Tensor<2>>,
+    /// [vocab, hidden], in blocks of rows on a device whose buffers cannot hold it whole.
+    pub embed_tokens: VocabMatrix,
     pub layers: Vec<DecoderLayer>,
     pub norm: RmsNorm,
-    /// None when the embeddings are tied.
-    pub lm_head: Option<Linear>,
+    /// [vocab, hidden] as in the checkpoint (logits = hidden times its transpose); None when the
+    /// embeddings are tied.
+    pub lm_head: Option<VocabMatrix>,
     #[module(skip)]
     pub rope_theta: f64,
     #[module(skip)]
@@ -259,6 +262,7 @@ impl TextModel {
         prefix: &str,
         c: &TextConfig,
         tied: bool,
+        max_tensor_bytes: Option<u64>,
         device: &Device,
     ) -> Result<Self> {
         let (d, eps) = (c.hidden_size, c.rms_norm_eps);
@@ -293,16 +297,9 @@ impl TextModel {
                 },
             });
         }
-        let embed_tokens = Param::from_tensor(w.tensor(
-            &format!("{prefix}.embed_tokens.weight"),
-            [c.vocab_size, d],
-            device,
-        )?);
-        let lm_head = if tied && !w.contains("lm_head.weight") {
-            None
-        } else {
-            Some(load_linear(w, "lm_head", d, c.vocab_size, false, device)?)
-        };
+        let vocab = |name: &str| VocabMatrix::load(w, name, c.vocab_size, d, max_tensor_bytes, device);
+        let embed_tokens = vocab(&format!("{prefix}.embed_tokens.weight"))?;
+        let lm_head = if tied && !w.contains("lm_head.weight") { None } else { Some(vocab("lm_head.weight")?) };
         Ok(Self {
             embed_tokens,
             layers,
@@ -319,10 +316,7 @@ impl TextModel {
 
     /// Token ids -> input embeddings [n, hidden].
     pub fn embed(&self, ids: &[u32]) -> Tensor<2> {
-        let device = self.embed_tokens.val().device();
-        let idx: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [ids.len()]), &device);
-        self.embed_tokens.val().select(0, idx)
+        self.embed_tokens.rows(ids)
     }
 
     /// Runs the decoder over `embeds` [1, s, hidden], appending to `cache`.
@@ -384,19 +378,6 @@ impl TextModel {
 
     /// hidden [.., hidden] -> logits [.., vocab]
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
-        match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => {
-                let w = self.embed_tokens.val().transpose();
-                let dims = hidden.dims();
-                let d = dims[D - 1];
-                let n = hidden.shape().num_elements() / d;
-                let out = hidden.reshape([n, d]).matmul(w);
-                let v = out.dims()[1];
-                let mut od = dims;
-                od[D - 1] = v;
-                out.reshape(od)
-            }
-        }
+        self.lm_head.as_ref().unwrap_or(&self.embed_tokens).project(hidden)
     }
 }

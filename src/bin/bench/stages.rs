@@ -150,7 +150,8 @@ fn child(o: &Opts, backend: &str) -> Value {
     let device = native_device(backend).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
     let files = ModelFiles::from_dir(std::path::Path::new(&o.model)).unwrap_or_else(|e| panic!("{e}"));
-    let vlm = Vlm::load(&files, &device).unwrap_or_else(|e| panic!("{e}"));
+    let opts = zoo_prune_web::device::native_load_options(backend).unwrap_or_else(|e| panic!("{e}"));
+    let vlm = Vlm::load_with(&files, &device, &opts).unwrap_or_else(|e| panic!("{e}"));
     drop(files);
     let load_s = t.elapsed().as_secs_f64();
     let model = &vlm.model;
