@@ -61,6 +61,7 @@ export const el = {
   builtinLoad: $('builtin-load'),
   clearCache: $('clear-cache'),
   cacheInfo: $('cache-info'),
+  backend: $('backend'),
   download: $('download'),
   downloadTitle: $('download-title'),
   downloadFiles: $('download-files'),

@@ -6,7 +6,7 @@ import { el } from './elements.js';
 import { ToWorker, FromWorker, SourceKind, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES } from './protocol.js';
 import { state, render } from './state.js';
 import { setStatus, showError, clearError, updateButtons, bytesText } from './ui.js';
-import { startParams } from './url-state.js';
+import { startParams, saveUrl } from './url-state.js';
 
 // The project's own model, trained on synthetic scenes (src/bin/train.rs).
 const BUILTIN_MODEL = '../assets/builtin-model/';
@@ -51,7 +51,7 @@ function newWorker(source) {
     showError(`Worker error: ${msg}`);
     if (!state.ready) setStatus(`The model could not be loaded: ${msg}`, 'failed');
   };
-  w.postMessage({ type: ToWorker.LOAD, source, preferWebgpu: true });
+  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value });
   return w;
 }
 
@@ -287,6 +287,12 @@ export function initModelPanel(hooks) {
     el.downloadTitle.textContent = `${source.label}: cancelled.${state.ready ? ' The current model stays in use.' : ''} ` +
       'Files already complete stay in the cache; Retry goes on from there.';
     listCache();
+  });
+  // another backend: the model loads again on it beside the current one
+  el.backend.addEventListener('change', () => {
+    saveUrl();
+    const source = state.loading ? state.loading.source : state.source;
+    if (source) loadReplacement(source);
   });
   el.downloadRetry.addEventListener('click', () => {
     if (state.retry) loadReplacement(state.retry);

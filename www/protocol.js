@@ -2,7 +2,7 @@
 // tells a current ranking, the keep-ratio budget, and the model files with their cache. One copy,
 // imported by both sides, so that they cannot drift apart.
 //
-// Page -> Worker: {type: LOAD, source, preferWebgpu}
+// Page -> Worker: {type: LOAD, source, backend}   backend: a Backend value
 //                   source = {kind: URL, base} | {kind: HUB, hub, name} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
@@ -13,7 +13,9 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, adapter, fallbackReason, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, info, loadMs}
+//                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
+//                   tensors held in blocks to fit its buffers
 //                 {type: TILING, width, height, choices}
 //                 {type: ENCODE_PROGRESS, id, done, total}   after each encoded tile
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
@@ -49,6 +51,10 @@ export const FromWorker = Object.freeze({
   ERROR: 'error',
   FATAL: 'fatal',
 });
+
+// The Backend control: Auto takes WebGPU on a hardware adapter and burn's CPU backend on a software
+// one (SwiftShader, a fallback adapter: the CPU backend is 100x faster there) or without WebGPU.
+export const Backend = Object.freeze({ AUTO: 'auto', WEBGPU: 'webgpu', CPU: 'cpu' });
 
 // Where a LOAD message's model comes from: a folder of this server, the hub, or the person's files.
 export const SourceKind = Object.freeze({ URL: 'url', HUB: 'hub', FILES: 'files' });

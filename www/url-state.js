@@ -5,7 +5,7 @@ import { el } from './elements.js';
 import { state } from './state.js';
 import { showError } from './ui.js';
 
-const URL_KEYS = ['method', 'keep', 'grid', 'q', 'budget', 'seed', 'overlay', 'pos', 'cmp'];
+const URL_KEYS = ['method', 'keep', 'grid', 'q', 'budget', 'seed', 'overlay', 'pos', 'cmp', 'backend'];
 
 // The URL's parameters as the page was opened.
 export const startParams = new URLSearchParams(location.search);
@@ -15,7 +15,7 @@ export function saveUrl() {
   const vals = {
     method: el.method.value, keep: el.ratio.value, grid: el.grid.value, q: el.question.value,
     budget: el.budget.value, seed: el.seed.value, overlay: el.overlayMode.value,
-    pos: el.positions.value, cmp: el.compareMethod.value,
+    pos: el.positions.value, cmp: el.compareMethod.value, backend: el.backend.value,
   };
   for (const k of URL_KEYS) p.set(k, vals[k]);
   // the method's parameters the person changed (as typed), e.g. params={"m":"8"}
@@ -48,6 +48,7 @@ export function readUrl() {
   setSelect(el.budget, p.get('budget'));
   setSelect(el.overlayMode, p.get('overlay'));
   setSelect(el.positions, p.get('pos'));
+  setSelect(el.backend, p.get('backend'));
   if (p.get('cmp')) {
     // as the method: the list arrives with the model
     const o = document.createElement('option');

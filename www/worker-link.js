@@ -84,10 +84,18 @@ export function onWorkerMessage(m) {
       state.tiling = null;
       el.reloadBox.hidden = true;
       let line = readyLine();
-      if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (CPU fallback: ${m.fallbackReason})`;
+      if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (on the CPU: ${m.fallbackReason})`;
+      if (m.splits && m.splits.length) line += ` (split to fit this GPU's buffers: ${m.splits.map((x) => `${x.name} in ${x.blocks}`).join(', ')})`;
       setStatus(line, 'ready');
-      el.modelSummary.textContent = state.source.label;
-      el.info.textContent = JSON.stringify(m.info, null, 2);
+      el.status.dataset.backend = m.backend;
+      el.modelSummary.textContent = `${state.source.label} · ${m.backend === 'webgpu' ? 'WebGPU' : 'CPU'}`;
+      // Model details: the model, and the device it runs on
+      el.info.textContent = JSON.stringify({
+        ...m.info,
+        backend_choice: m.choice,
+        webgpu_adapter: m.gpu,
+        split_tensors: m.splits,
+      }, null, 2);
       fillMethods(m.info.methods || []);
       buildParams();
       updateButtons();

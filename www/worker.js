@@ -10,9 +10,9 @@
 //
 // The messages exchanged with the page, and what both sides share: protocol.js.
 
-import init, { WebModel, take_panic_message } from '../pkg/zoo_prune_web.js';
+import init, { WebModel, take_panic_message, check_fit } from '../pkg/zoo_prune_web.js';
 import {
-  ToWorker, FromWorker, SourceKind, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES,
+  ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES,
 } from './protocol.js';
 
 let model = null;
@@ -192,14 +192,20 @@ async function fetchBytes(url, required) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-// The model's files as bytes, in WebModel.load's order.
-async function modelFiles(source) {
+// The model's files as bytes, in WebModel.load's order. `onConfig(bytes)` runs once config.json is
+// in, before the weights are fetched (it may throw: nothing more is downloaded).
+async function modelFiles(source, onConfig) {
   const got = {};
+  const configDone = () => {
+    if (!got['config.json']) throw new Error('config.json is missing');
+    onConfig(got['config.json']);
+  };
   if (source.kind === SourceKind.HUB) {
     // file by file (the small ones first), each with its own progress bar
     for (const file of MODEL_FILES) {
       status(`downloading ${file} of ${source.name}…`);
       got[file] = await hubFile(new URL(`${source.name}/resolve/main/${file}`, source.hub).href, file, REQUIRED_FILES.includes(file));
+      if (file === 'config.json') configDone();
     }
   } else if (source.kind === SourceKind.FILES) {
     for (const file of MODEL_FILES) {
@@ -212,12 +218,16 @@ async function modelFiles(source) {
         throw new Error(`cannot read the local file ${file}: ${e.message}`);
       }
       progress(file, got[file].length, got[file].length, { done: true });
+      if (file === 'config.json') configDone();
     }
   } else {
     status(`fetching the model files from ${source.base}…`);
     const url = (name) => new URL(name, source.base).href;
-    const all = await Promise.all(MODEL_FILES.map((file) => fetchBytes(url(file), REQUIRED_FILES.includes(file))));
-    MODEL_FILES.forEach((file, i) => { got[file] = all[i]; });
+    got['config.json'] = await fetchBytes(url('config.json'), true);
+    configDone();
+    const rest = MODEL_FILES.filter((f) => f !== 'config.json');
+    const all = await Promise.all(rest.map((file) => fetchBytes(url(file), REQUIRED_FILES.includes(file))));
+    rest.forEach((file, i) => { got[file] = all[i]; });
   }
   for (const file of REQUIRED_FILES) {
     if (!got[file]) throw new Error(`${file} is missing`);
@@ -225,8 +235,10 @@ async function modelFiles(source) {
   return got;
 }
 
-// Asks for a WebGPU adapter before Rust does, to say why the CPU is used when it is, and which
-// adapter WebGPU runs on (SwiftShader is Chromium's CPU implementation of WebGPU).
+// Asks for a WebGPU adapter before Rust does: which adapter WebGPU would run on, whether it is a
+// software one (SwiftShader is Chromium's CPU implementation of WebGPU: a fallback adapter), its
+// f16 support and the two limits that decide whether a model's tensors fit in its buffers.
+// Returns {gpu} or {reason} (why there is no WebGPU).
 async function webgpuAdapter() {
   if (!('gpu' in navigator) || !navigator.gpu) return { reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
   try {
@@ -234,39 +246,65 @@ async function webgpuAdapter() {
     if (!adapter) return { reason: 'WebGPU has no adapter here (requestAdapter() returned null)' };
     const i = adapter.info || {};
     const name = [i.vendor, i.architecture || i.device || i.description].filter(Boolean).join(' ') || 'unknown adapter';
-    const fallback = adapter.isFallbackAdapter || i.isFallbackAdapter;
-    return { desc: `${name}${fallback ? ', a software (CPU) adapter' : ''}` };
+    return {
+      gpu: {
+        name,
+        fallback: Boolean(adapter.isFallbackAdapter || i.isFallbackAdapter),
+        shaderF16: adapter.features.has('shader-f16'),
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+      },
+    };
   } catch (e) {
     return { reason: `WebGPU adapter request failed: ${e.message}` };
   }
 }
 
-async function load({ source, preferWebgpu }) {
+// The Backend control's choice against what the browser has: {useWebgpu, gpu, reason}, reason
+// saying why the CPU is used when it is.
+async function chooseBackend(choice) {
+  if (choice === Backend.CPU) return { useWebgpu: false, gpu: null, reason: 'Backend: CPU chosen' };
+  const a = await webgpuAdapter();
+  if (a.reason) return { useWebgpu: false, gpu: null, reason: a.reason };
+  if (choice === Backend.AUTO && a.gpu.fallback) {
+    return {
+      useWebgpu: false,
+      gpu: a.gpu,
+      reason: `Auto: the WebGPU adapter (${a.gpu.name}) is a software one that runs on the CPU, where burn's CPU ` +
+        'backend is far faster; choose Backend: WebGPU to use it anyway',
+    };
+  }
+  return { useWebgpu: true, gpu: a.gpu, reason: null };
+}
+
+async function load({ source, backend }) {
   const t0 = performance.now();
   status('loading the wasm module…');
   wasmExports = await init();
-  const f = await modelFiles(source);
+  const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
+  const { useWebgpu, gpu, reason } = await chooseBackend(choice);
+  // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
+  const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize) : undefined;
+  let splits = [];
+  const f = await modelFiles(source, (config) => {
+    // before the weights are downloaded: throws naming the tensor and the limit when one cannot fit
+    if (maxTensorBytes) splits = check_fit(config, maxTensorBytes);
+  });
   const [config, safetensors, tokenizer, preprocessor, generation] = [
     f['config.json'], f['model.safetensors'], f['tokenizer.json'], f['preprocessor_config.json'], f['generation_config.json'],
   ];
-  let useWebgpu = preferWebgpu;
-  let jsFallback = null;
-  let adapter = null;
-  if (useWebgpu) {
-    const a = await webgpuAdapter();
-    jsFallback = a.reason || null;
-    adapter = a.desc || null;
-    if (jsFallback) useWebgpu = false;
-  }
   status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
-  model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu);
+  model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
   const info = model.info();
   promptMethods = info.prompt_methods || [];
   post({
     type: FromWorker.LOADED,
     backend: model.backend(),
-    adapter,
-    fallbackReason: jsFallback || model.fallback_reason() || null,
+    choice,
+    adapter: gpu ? `${gpu.name}${gpu.fallback ? ', a software (CPU) adapter' : ''}` : null,
+    gpu,
+    fallbackReason: reason || model.fallback_reason() || null,
+    splits: model.backend() === 'webgpu' ? splits : [],
     info,
     loadMs: performance.now() - t0,
   });

@@ -687,6 +687,23 @@ async function builtinModel(context, base) {
     && (await p.getAttribute('#status', 'data-state')) === 'ready', status);
   check('the model note says what the built-in model knows', /synthetic scenes/.test(await p.textContent('#model-note'))
     && await p.isVisible('#model-note'));
+  // Backend: Auto takes the CPU path on a software adapter (SwiftShader here) and says why; the
+  // adapter, its f16 support and limits are in Model details
+  const fallbackAdapter = await p.evaluate(async () => {
+    const a = navigator.gpu && await navigator.gpu.requestAdapter();
+    return a ? Boolean(a.isFallbackAdapter || (a.info && a.info.isFallbackAdapter)) : null;
+  });
+  const details = JSON.parse(await p.textContent('#info'));
+  const autoBackend = await p.getAttribute('#status', 'data-backend');
+  if (fallbackAdapter === true) {
+    check('Backend Auto on a software WebGPU adapter loads on the CPU and says why', autoBackend === 'cpu (flex)'
+      && /on the CPU: Auto: the WebGPU adapter \([^)]*\) is a software one/.test(status) && details.backend_choice === 'auto', status);
+  } else {
+    check('Backend Auto on a hardware adapter (or none) loads where it should', autoBackend === (fallbackAdapter === false ? 'webgpu' : 'cpu (flex)'), status);
+  }
+  check('Model details name the WebGPU adapter with shader-f16 and its buffer limits', fallbackAdapter === null
+    || (details.webgpu_adapter && typeof details.webgpu_adapter.name === 'string' && typeof details.webgpu_adapter.shaderF16 === 'boolean'
+      && details.webgpu_adapter.maxStorageBufferBindingSize > 0 && details.webgpu_adapter.maxBufferSize > 0), JSON.stringify(details.webgpu_adapter));
   const buttons = await p.$$eval('#scenes button', (bs) => bs.map((b) => b.dataset.scene));
   check('the scene row lists one held-out scene per question kind', buttons.length === 7
     && JSON.stringify(buttons) === JSON.stringify(scenes.map((x) => x.file)), buttons.join(','));
@@ -727,6 +744,20 @@ async function builtinModel(context, base) {
   const plot = await p.$eval('#accuracy-plot', (im) => [im.complete, im.naturalWidth]);
   check('the accuracy-vs-keep plot is shown', plot[0] && plot[1] > 0, plot.join(' '));
   await p.screenshot({ path: path.join(OUT, 'builtin-page.png'), fullPage: true });
+  // WebGPU can still be forced: the Backend control loads the model again on it, and the URL keeps it
+  if (fallbackAdapter !== null) {
+    const rowsBefore = await p.$$eval('#compare-rows tr', (rs) => rs.length);
+    await p.click('#model-panel summary');
+    await p.selectOption('#backend', 'webgpu');
+    await p.waitForFunction(() => document.getElementById('status').dataset.backend === 'webgpu'
+      || document.getElementById('download').dataset.state === 'failed', null, { timeout: LOAD_TIMEOUT });
+    const forced = await p.textContent('#status');
+    const again = await askAndWait(p, { question: scenes[0].question, ratio: 1 });
+    check('Backend: WebGPU loads the model on WebGPU even on a software adapter, and it answers as on the CPU',
+      (await p.getAttribute('#status', 'data-backend')) === 'webgpu' && /backend: WebGPU/.test(forced) && p.url().includes('backend=webgpu')
+      && again.error === null && again.answer === photoAsk.answer && await p.$$eval('#compare-rows tr', (rs) => rs.length) === rowsBefore + 1,
+      `${forced} · ${p.url()} · ${JSON.stringify(again)}`);
+  }
   await p.close();
 
   // a production load (no ?test=1): the test hooks are neither fetched nor defined
@@ -1108,7 +1139,7 @@ async function main() {
     }
     // this suite runs on the tiny random test checkpoint (fast on SwiftShader, and its rankings
     // and answers are compared with the CLI's); builtinModel() checks the page's default model
-    await page.goto(pageUrl(base, `model=../${MODEL}/`));
+    await page.goto(pageUrl(base, `model=../${MODEL}/&backend=webgpu`));
     const adapter = await page.evaluate(async () => {
       if (!navigator.gpu) return 'no navigator.gpu';
       const a = await navigator.gpu.requestAdapter();
