@@ -51,7 +51,9 @@ function newWorker(source) {
     showError(`Worker error: ${msg}`);
     if (!state.ready) setStatus(`The model could not be loaded: ${msg}`, 'failed');
   };
-  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value });
+  // ?maxbuf=N (tests only, with ?test=1) lowers the WebGPU adapter's largest buffer to N bytes
+  const maxbuf = startParams.get('test') === '1' ? Number(startParams.get('maxbuf')) || undefined : undefined;
+  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf });
   return w;
 }
 

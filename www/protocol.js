@@ -2,7 +2,8 @@
 // tells a current ranking, the keep-ratio budget, and the model files with their cache. One copy,
 // imported by both sides, so that they cannot drift apart.
 //
-// Page -> Worker: {type: LOAD, source, backend}   backend: a Backend value
+// Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?}   backend: a Backend value;
+//                   maxTensorBytes: lowers the adapter's largest buffer (tests)
 //                   source = {kind: URL, base} | {kind: HUB, hub, name} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale

@@ -277,14 +277,14 @@ async function chooseBackend(choice) {
   return { useWebgpu: true, gpu: a.gpu, reason: null };
 }
 
-async function load({ source, backend }) {
+async function load({ source, backend, maxTensorBytes: lowered }) {
   const t0 = performance.now();
   status('loading the wasm module…');
   wasmExports = await init();
   const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
   const { useWebgpu, gpu, reason } = await chooseBackend(choice);
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
-  const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize) : undefined;
+  const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
   let splits = [];
   const f = await modelFiles(source, (config) => {
     // before the weights are downloaded: throws naming the tensor and the limit when one cannot fit

@@ -72,6 +72,14 @@ fn splittable(name: &str) -> bool {
     name == "model.text_model.embed_tokens.weight" || name == "lm_head.weight"
 }
 
+fn size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// A tensor that is split to fit a device: its name, its f32 size and the blocks it becomes.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Split {
@@ -92,11 +100,11 @@ pub fn device_fit(c: &Idefics3Config, max_bytes: u64) -> crate::error::Result<Ve
         }
         if !splittable(&name) {
             return Err(crate::error::Error::Device(format!(
-                "`{name}` ({shape:?}, {:.1} MB in f32) is larger than this device's largest buffer \
-                 ({:.1} MB: min(maxStorageBufferBindingSize, maxBufferSize)); this model cannot run \
+                "`{name}` ({shape:?}, {} in f32) is larger than this device's largest buffer \
+                 ({}: min(maxStorageBufferBindingSize, maxBufferSize)); this model cannot run \
                  on it: choose the CPU backend or a smaller model",
-                bytes as f64 / 1e6,
-                max_bytes as f64 / 1e6
+                size(bytes),
+                size(max_bytes)
             )));
         }
         let per = super::vocab::rows_per_block(&name, shape[0], shape[1], Some(max_bytes))?;

@@ -759,6 +759,7 @@ async function builtinModel(context, base) {
       `${forced} · ${p.url()} · ${JSON.stringify(again)}`);
   }
   await p.close();
+  if (fallbackAdapter !== null) await bufferLimits(context, base);
 
   // a production load (no ?test=1): the test hooks are neither fetched nor defined
   const prod = await context.newPage();
@@ -772,6 +773,36 @@ async function builtinModel(context, base) {
     && !prodRequests.some((u) => u.endsWith('/test-hooks.js')) && (await prod.getAttribute('#status', 'data-state')) === 'ready',
     `${hooks}; ${prodRequests.filter((u) => u.startsWith('/www/')).join(' ')}`);
   await prod.close();
+}
+
+// A WebGPU device whose buffers are small (?maxbuf=, tests only, lowers the adapter's limit): on
+// tiny_single (embed_tokens 92 160 bytes in f32, lm_head tied to it, every other tensor <= 32 768)
+// a 50 000-byte limit splits embed_tokens in two (lookup and logits) and the answer is the CLI's; a 30 000-byte one cannot
+// hold the connector, which the page names before it fetches model.safetensors.
+async function bufferLimits(context, base) {
+  const SINGLE = 'tests/fixtures/tiny_single';
+  const want = cli(['answer', '--model', SINGLE, '--image', IMAGE, '--prompt', QUESTION, '--max-new-tokens', String(MAX_NEW_TOKENS)]).trimEnd();
+  const p = await context.newPage();
+  await p.goto(pageUrl(base, `model=../${SINGLE}/&backend=webgpu&maxbuf=50000`));
+  await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  const status = await p.textContent('#status');
+  const details = JSON.parse((await p.textContent('#info')) || '{}');
+  await waitImage(p, /photo\.png/);
+  const r = await askAndWait(p, { question: QUESTION, ratio: 1 });
+  check('on WebGPU with 50 000-byte buffers the (tied) vocabulary matrix is split in two and the answer is the CLI\'s',
+    /backend: WebGPU/.test(status) && /split to fit this GPU's buffers: model\.text_model\.embed_tokens\.weight in 2\)/.test(status)
+      && (details.split_tensors || []).length === 1 && r.error === null && r.answer === want, `${status} · page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
+  await p.close();
+  const q = await context.newPage();
+  const fetched = [];
+  q.on('request', (req) => fetched.push(new URL(req.url()).pathname));
+  await q.goto(pageUrl(base, `model=../${SINGLE}/&backend=webgpu&maxbuf=30000`));
+  await q.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  const failed = await q.textContent('#status');
+  check('a model with a tensor larger than the device\'s buffers is refused before its weights are fetched, naming the tensor and the limit',
+    (await q.getAttribute('#status', 'data-state')) === 'failed' && /model\.connector\.modality_projection\.proj\.weight/.test(failed)
+      && /largest buffer \(30000 bytes/.test(failed) && !fetched.some((u) => u.endsWith('model.safetensors')), `${failed} · fetched ${fetched.filter((u) => u.includes(SINGLE)).join(' ')}`);
+  await q.close();
 }
 
 // Models: the hub buttons against the fake hub (progress, a failure + Retry, the Cache API on the
