@@ -3,7 +3,7 @@
 // that takes over once loaded; the Cache API list of downloaded models; Reload after a crash.
 
 import { el } from './elements.js';
-import { ToWorker, FromWorker, SourceKind, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES } from './protocol.js';
+import { ToWorker, FromWorker, SourceKind, MODEL_CACHE, OLD_MODEL_CACHES, HUB_MANIFEST, MODEL_FILES, REQUIRED_FILES } from './protocol.js';
 import { state, render } from './state.js';
 import { setStatus, showError, clearError, updateButtons, bytesText } from './ui.js';
 import { startParams, saveUrl } from './url-state.js';
@@ -11,7 +11,7 @@ import { startParams, saveUrl } from './url-state.js';
 // The project's own model, trained on synthetic scenes (src/bin/train.rs).
 const BUILTIN_MODEL = '../assets/builtin-model/';
 const BUILTIN_LABEL = 'assets/builtin-model (built-in)';
-const HUB_DEFAULT = 'https://huggingface.co/HuggingFaceTB/';
+const HUB_DEFAULT = 'https://huggingface.co/';
 
 // What the active Worker's messages go to (session.js's onWorkerMessage, given to initModelPanel).
 let onWorkerMessage = () => {};
@@ -204,13 +204,16 @@ export async function listCache() {
     return;
   }
   try {
+    // an older layout's files (not pinned to a commit) are dropped
+    for (const old of OLD_MODEL_CACHES) await caches.delete(old).catch(() => {});
     const c = await caches.open(MODEL_CACHE);
-    const keys = await c.keys();
+    const keys = (await c.keys()).filter((req) => !req.url.endsWith(`/${HUB_MANIFEST}`));
     const models = new Set();
     let bytes = 0;
     for (const req of keys) {
-      const m = /\/([^/]+)\/resolve\/main\//.exec(new URL(req.url).pathname);
-      if (m) models.add(m[1]);
+      // .../<owner>/<model>/resolve/<commit>/<file>: listed as model@commit
+      const m = /\/([^/]+)\/resolve\/([0-9a-f]{7})[0-9a-f]*\//.exec(new URL(req.url).pathname);
+      if (m) models.add(`${m[1]}@${m[2]}`);
       const res = await c.match(req);
       bytes += Number(res && res.headers.get('content-length')) || 0;
     }

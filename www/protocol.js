@@ -4,7 +4,7 @@
 //
 // Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?}   backend: a Backend value;
 //                   maxTensorBytes: lowers the adapter's largest buffer (tests)
-//                   source = {kind: URL, base} | {kind: HUB, hub, name} | {kind: FILES, files: {name: File}}
+//                   source = {kind: URL, base} | {kind: HUB, hub, name (owner/model)} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
 //                 {type: ASK, id, input, ratio, maxNewTokens, positions}   positions: 'renumber' | 'keep'
@@ -14,9 +14,9 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, info, loadMs}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
-//                   tensors held in blocks to fit its buffers
+//                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model
 //                 {type: TILING, width, height, choices}
 //                 {type: ENCODE_PROGRESS, id, done, total}   after each encoded tile
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
@@ -80,7 +80,11 @@ export function budgetCount(n, ratio) {
 }
 
 // The Cache API store of downloaded model files: worker.js writes it, the page lists and clears it.
-export const MODEL_CACHE = 'zoo-prune-web-models-v1';
+// v2: hub files are kept under the commit they were downloaded at (.../resolve/<sha>/<file>), with
+// a manifest per model (HUB_MANIFEST: the commit and each file's size, as the hub announced them).
+export const MODEL_CACHE = 'zoo-prune-web-models-v2';
+export const OLD_MODEL_CACHES = ['zoo-prune-web-models-v1'];
+export const HUB_MANIFEST = 'zoo-prune-web-manifest.json';
 // A model folder's files, in download order (the small ones first, each with its own progress bar).
 export const MODEL_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json', 'model.safetensors'];
 // Without these a model cannot load; the other two have defaults.

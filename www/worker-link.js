@@ -85,6 +85,7 @@ export function onWorkerMessage(m) {
       el.reloadBox.hidden = true;
       let line = readyLine();
       if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (on the CPU: ${m.fallbackReason})`;
+      if (m.revision) line += ` · hub commit ${m.revision.sha.slice(0, 7)}`;
       if (m.splits && m.splits.length) line += ` (split to fit this GPU's buffers: ${m.splits.map((x) => `${x.name} in ${x.blocks}`).join(', ')})`;
       setStatus(line, 'ready');
       el.status.dataset.backend = m.backend;
@@ -95,6 +96,7 @@ export function onWorkerMessage(m) {
         backend_choice: m.choice,
         webgpu_adapter: m.gpu,
         split_tensors: m.splits,
+        hub_revision: m.revision,
       }, null, 2);
       fillMethods(m.info.methods || []);
       buildParams();

@@ -12,7 +12,7 @@
 
 import init, { WebModel, take_panic_message, check_fit } from '../pkg/zoo_prune_web.js';
 import {
-  ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES,
+  ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
 } from './protocol.js';
 
 let model = null;
@@ -31,6 +31,7 @@ let encodedQuestion = null;
 let encoding = null; // the parsed JSON of WebModel.encode
 let rankKey = null; // rankingKey of the ranking held (protocol.js)
 let promptMethods = []; // the model's info.prompt_methods: the methods whose ranking reads the question
+let revision = null; // {repo, sha}: the commit a hub model was downloaded at
 
 const post = (msg) => self.postMessage(msg);
 
@@ -153,21 +154,84 @@ async function download(url, file, required) {
   return out;
 }
 
-// A hub file from the browser's cache, else downloaded and then cached (only once complete).
-async function hubFile(url, file, required) {
+// The commit a hub model is downloaded at and each file's size, as the hub announced them
+// (GET api/models/<owner/model>/revision/main?blobs=true: `sha`, and `siblings` with sizes). Kept in
+// the model cache beside the files: a Retry, a later visit (even offline) and every file of a
+// model come from that one commit until the cache is cleared. Returns {sha, sizes, key, cache}.
+async function hubManifest(source) {
   let cache = null;
   try {
     cache = await caches.open(MODEL_CACHE);
-    const hit = await cache.match(url);
-    if (hit) {
-      const b = new Uint8Array(await hit.arrayBuffer());
-      progress(file, b.length, b.length, { fromCache: true, done: true });
-      return b;
-    }
   } catch (e) {
     cache = null; // no Cache API here (or it failed): download every time
   }
+  const key = new URL(`${source.name}/${HUB_MANIFEST}`, source.hub).href;
+  if (cache) {
+    try {
+      const hit = await cache.match(key);
+      const m = hit ? await hit.json() : null;
+      if (m && typeof m.sha === 'string' && m.sizes) return { ...m, key, cache };
+    } catch (e) {
+      // an unreadable manifest: ask the hub again
+    }
+  }
+  const api = new URL(`api/models/${source.name}/revision/main?blobs=true`, source.hub).href;
+  status(`asking the hub for the current commit of ${source.name}…`);
+  let res;
+  try {
+    res = await fetch(api);
+  } catch (e) {
+    throw new Error(`cannot ask the hub which commit of ${source.name} to download (${api}): ${e.message} (offline, or the server refused)`);
+  }
+  if (!res.ok) throw new Error(`cannot ask the hub which commit of ${source.name} to download: HTTP ${res.status} from ${api}`);
+  let info;
+  try {
+    info = await res.json();
+  } catch (e) {
+    throw new Error(`the hub's answer about ${source.name} is not JSON (${api})`);
+  }
+  if (!info || !/^[0-9a-f]{40}$/.test(info.sha || '')) throw new Error(`the hub's answer about ${source.name} names no commit (${api})`);
+  const sizes = {};
+  for (const f of info.siblings || []) {
+    if (f && typeof f.rfilename === 'string') sizes[f.rfilename] = (f.lfs && f.lfs.size) || f.size || null;
+  }
+  const m = { repo: source.name, sha: info.sha, sizes };
+  if (cache) {
+    try {
+      await cache.put(key, new Response(JSON.stringify(m), { headers: { 'content-type': 'application/json' } }));
+    } catch (e) {
+      // not kept: the next visit asks again
+    }
+  }
+  return { ...m, key, cache };
+}
+
+// A hub file from the browser's cache, else downloaded and then cached (only once complete), its
+// length checked against what the hub announced (`size`, when it did).
+async function hubFile(url, file, required, size, cache) {
+  const wrong = (n) => size && n !== size;
+  if (cache) {
+    try {
+      const hit = await cache.match(url);
+      if (hit) {
+        const b = new Uint8Array(await hit.arrayBuffer());
+        if (!wrong(b.length)) {
+          progress(file, b.length, b.length, { fromCache: true, done: true });
+          return b;
+        }
+        await cache.delete(url); // a damaged copy: download it again
+      }
+    } catch (e) {
+      // the cache failed: download
+    }
+  }
   const bytes = await download(url, file, required);
+  if (bytes && wrong(bytes.length)) {
+    const err = new Error(`${file} is ${bytes.length} bytes but the hub announced ${size} for this commit: a damaged transfer, ` +
+      'or the file changed on the hub; it was not kept, and Retry asks the hub again');
+    err.manifestStale = true;
+    throw err;
+  }
   if (bytes && cache) {
     try {
       await cache.put(url, new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
@@ -201,11 +265,24 @@ async function modelFiles(source, onConfig) {
     onConfig(got['config.json']);
   };
   if (source.kind === SourceKind.HUB) {
-    // file by file (the small ones first), each with its own progress bar
-    for (const file of MODEL_FILES) {
-      status(`downloading ${file} of ${source.name}…`);
-      got[file] = await hubFile(new URL(`${source.name}/resolve/main/${file}`, source.hub).href, file, REQUIRED_FILES.includes(file));
-      if (file === 'config.json') configDone();
+    // file by file (the small ones first), each with its own progress bar, all at one commit
+    const m = await hubManifest(source);
+    revision = { repo: source.name, sha: m.sha };
+    try {
+      for (const file of MODEL_FILES) {
+        const required = REQUIRED_FILES.includes(file);
+        if (!(file in m.sizes) && Object.keys(m.sizes).length) {
+          if (required) throw new Error(`${source.name} at commit ${m.sha.slice(0, 7)} has no ${file}`);
+          progress(file, 0, 0, { absent: true, done: true });
+          continue;
+        }
+        status(`downloading ${file} of ${source.name} at commit ${m.sha.slice(0, 7)}…`);
+        got[file] = await hubFile(new URL(`${source.name}/resolve/${m.sha}/${file}`, source.hub).href, file, required, m.sizes[file], m.cache);
+        if (file === 'config.json') configDone();
+      }
+    } catch (e) {
+      if (e.manifestStale && m.cache) await m.cache.delete(m.key).catch(() => {});
+      throw e;
     }
   } else if (source.kind === SourceKind.FILES) {
     for (const file of MODEL_FILES) {
@@ -305,6 +382,7 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
     gpu,
     fallbackReason: reason || model.fallback_reason() || null,
     splits: model.backend() === 'webgpu' ? splits : [],
+    revision,
     info,
     loadMs: performance.now() - t0,
   });

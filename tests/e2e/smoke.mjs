@@ -25,7 +25,7 @@
 // Screenshots go to tests/e2e/out/.
 //
 // Needs: pkg/ built by scripts/build-web.sh, `npm ci`, /usr/bin/chromium.
-// Env: ZPW_ONLY=builtin or stress (run only the built-in model's or the stress section), CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
+// Env: ZPW_ONLY=builtin, stress or models (run only the built-in model's, the stress or the model-loading section), CHROMIUM (browser path), ZPW_CLI (a built zoo-prune-web binary instead of `cargo run
 // --release`), ZPW_ALLOW_CPU=1 (accept the CPU fallback when the browser has no WebGPU).
 // Prints `N passed, M failed` last; exits 1 on any failure.
 
@@ -125,28 +125,44 @@ const TYPES = {
   '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.wasm': 'application/wasm', '.png': 'image/png', '.svg': 'image/svg+xml',
   '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.ts': 'text/plain; charset=utf-8',
 };
-// A fake Hugging Face hub on the same server (the page's ?hub= points here): /fakehub/<name>/resolve/main/<file>
-// serves the tiny test model's files for the two SmolVLM names, logs every request, and answers 503
-// once for each key put in failOnce.
-const FAKEHUB = { log: [], failOnce: new Set(), slow: new Set() };
+// A fake Hugging Face hub on the same server (the page's ?hub= points here), serving the tiny test
+// model's files for the two SmolVLM names: api/models/<owner/name>/revision/main names a commit
+// (FAKEHUB.sha) and each file's size; <owner/name>/resolve/<commit>/<file> serves the files at that
+// commit only. It logs every request ("api <name>" or "<name>/<file>"), answers 503 once for each
+// key put in failOnce, announces one byte too many for the keys in misannounce, and sends the keys
+// in slow half-way, then holds the connection.
+const FAKEHUB = { log: [], failOnce: new Set(), slow: new Set(), misannounce: new Set(),
+  sha: { 'SmolVLM-256M-Instruct': '1'.repeat(40), 'SmolVLM-500M-Instruct': '5'.repeat(40) } };
 const FAKEHUB_MODELS = ['SmolVLM-256M-Instruct', 'SmolVLM-500M-Instruct'];
+const FAKEHUB_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json', 'model.safetensors'];
 function serve() {
   const server = http.createServer((req, res) => {
     let file;
     try {
       const p = decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname);
       file = path.join(ROOT, path.normalize(p));
-      const hub = /^\/fakehub\/([^/]+)\/resolve\/main\/([^/]+)$/.exec(p);
+      const api = /^\/fakehub\/api\/models\/HuggingFaceTB\/([^/]+)\/revision\/main$/.exec(p);
+      if (api) {
+        FAKEHUB.log.push(`api ${api[1]}`);
+        if (!FAKEHUB_MODELS.includes(api[1])) throw new Error('no such model');
+        const siblings = FAKEHUB_FILES.map((f) => ({ rfilename: f,
+          size: statSync(path.join(ROOT, MODEL, f)).size + (FAKEHUB.misannounce.has(`${api[1]}/${f}`) ? 1 : 0) }));
+        const body = JSON.stringify({ id: `HuggingFaceTB/${api[1]}`, sha: FAKEHUB.sha[api[1]], siblings });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+        res.end(body);
+        return;
+      }
+      const hub = /^\/fakehub\/HuggingFaceTB\/([^/]+)\/resolve\/([^/]+)\/([^/]+)$/.exec(p);
       if (hub) {
-        const key = `${hub[1]}/${hub[2]}`;
+        const key = `${hub[1]}/${hub[3]}`;
         FAKEHUB.log.push(key);
-        if (!FAKEHUB_MODELS.includes(hub[1])) throw new Error('no such model');
+        if (!FAKEHUB_MODELS.includes(hub[1]) || hub[2] !== FAKEHUB.sha[hub[1]]) throw new Error('no such model or commit');
         if (FAKEHUB.failOnce.delete(key)) {
           res.writeHead(503, { 'content-type': 'text/plain' });
           res.end('busy');
           return;
         }
-        file = path.join(ROOT, MODEL, hub[2]);
+        file = path.join(ROOT, MODEL, hub[3]);
         if (FAKEHUB.slow.has(key)) {
           // 64 KiB every 150 ms up to half the file, then nothing until the client goes away (or
           // 120 s): the download is still running whenever the Cancel click lands, however
@@ -812,13 +828,25 @@ async function modelLoading(context, base, expected) {
   p2.on('pageerror', (e) => check('no uncaught errors in the model page', false, String(e)));
   await p2.goto(pageUrl(base, 'hub=/fakehub/'));
   await p2.waitForSelector('#status[data-state="ready"]', { timeout: LOAD_TIMEOUT });
-  await p2.evaluate(() => caches.delete('zoo-prune-web-models-v1'));
+  await p2.evaluate(() => caches.delete('zoo-prune-web-models-v2'));
   await p2.evaluate(() => { document.getElementById('model-panel').open = true; });
   const name = 'SmolVLM-256M-Instruct';
-  const hubLoad = `.hub-load[data-name="${name}"]`;
-  FAKEHUB.failOnce.add(`${name}/model.safetensors`);
+  const hubLoad = `.hub-load[data-name="HuggingFaceTB/${name}"]`;
+  const cacheKeys = () => p2.evaluate(async () => (await (await caches.open('zoo-prune-web-models-v2')).keys()).map((r) => new URL(r.url).pathname));
+  // the hub announces one byte more than it sends: refused, not cached, and Retry asks the hub again
+  FAKEHUB.misannounce.add(`${name}/model.safetensors`);
   let n0 = FAKEHUB.log.length;
   await p2.click(hubLoad);
+  await p2.waitForSelector('#download[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  FAKEHUB.misannounce.clear();
+  const mis = await p2.textContent('#download-title');
+  const keysMis = await cacheKeys();
+  check('a file whose length is not what the hub announced for the commit is refused, not cached, and its manifest dropped',
+    /model\.safetensors is \d+ bytes but the hub announced \d+ for this commit/.test(mis) && keysMis.length === 4
+      && keysMis.every((k) => k.includes(`/resolve/${FAKEHUB.sha[name]}/`)), `${mis} · ${keysMis.join(' ')}`);
+  // then a 503 on the weights
+  FAKEHUB.failOnce.add(`${name}/model.safetensors`);
+  await p2.click('#download-retry');
   await p2.waitForSelector('#download[data-state="failed"]', { timeout: LOAD_TIMEOUT });
   const failed = await p2.evaluate(() => ({ title: document.getElementById('download-title').textContent,
     retry: !document.getElementById('download-retry').hidden, status: document.getElementById('status').dataset.state }));
@@ -833,14 +861,20 @@ async function modelLoading(context, base, expected) {
     total: Number(l.dataset.total), done: l.dataset.done === '1', bar: l.querySelector('progress').value, text: l.querySelector('.bytes').textContent })));
   const got1 = await files();
   const retryReqs = FAKEHUB.log.slice(n0);
-  log(`hub requests (first try + retry): ${retryReqs.join(', ')}`);
+  log(`hub requests (wrong length, 503, retry): ${retryReqs.join(', ')}`);
   const size = statSync(path.join(ROOT, MODEL, 'model.safetensors')).size;
   const st1 = got1.find((f) => f.file === 'model.safetensors');
-  check('Retry loads the model: model.safetensors downloaded with its byte count, the small files from the cache of the first try',
+  const wantReqs = [`api ${name}`, ...FAKEHUB_FILES.map((f) => `${name}/${f}`), `api ${name}`, `${name}/model.safetensors`, `${name}/model.safetensors`];
+  check('Retry loads the model: the weights downloaded with their byte count, the small files from the cache, the hub asked for the commit only when none was kept',
     st1 && st1.from === 'network' && st1.loaded === size && st1.total === size && st1.bar === 1 && got1.length === 5
       && got1.filter((f) => f.file !== 'model.safetensors').every((f) => f.from === 'cache' && f.done)
-      && retryReqs.filter((r) => r.endsWith('model.safetensors')).length === 2 && retryReqs.length === 6,
-    JSON.stringify(got1));
+      && JSON.stringify(retryReqs) === JSON.stringify(wantReqs),
+    `${JSON.stringify(got1)} · requests ${retryReqs.join(', ')}`);
+  const pinned = JSON.parse(await p2.textContent('#info')).hub_revision;
+  check('the hub model is pinned to the commit the hub named: shown in the status line and Model details, every file cached under it',
+    pinned && pinned.sha === FAKEHUB.sha[name] && pinned.repo === `HuggingFaceTB/${name}`
+      && (await p2.textContent('#status')).includes(`hub commit ${FAKEHUB.sha[name].slice(0, 7)}`)
+      && (await cacheKeys()).filter((k) => k.includes(name)).length === 6, JSON.stringify(pinned));
   const status2 = await p2.textContent('#status');
   check('the hub model is in use, the status line names it with its size and adapter', status2.includes(name) && /parameters/.test(status2) && /backend: /.test(status2), status2);
   await p2.screenshot({ path: path.join(OUT, 'model-download.png'), fullPage: false });
@@ -865,14 +899,14 @@ async function modelLoading(context, base, expected) {
   const cachedBefore = await p2.getAttribute('#cache-info', 'data-files');
   await p2.click('#clear-cache');
   await p2.waitForFunction(() => document.getElementById('cache-info').dataset.files === '0', null, { timeout: 30_000 });
-  const left = await p2.evaluate(async () => (await caches.has('zoo-prune-web-models-v1')) ? (await (await caches.open('zoo-prune-web-models-v1')).keys()).length : 0);
+  const left = await p2.evaluate(async () => (await caches.has('zoo-prune-web-models-v2')) ? (await (await caches.open('zoo-prune-web-models-v2')).keys()).length : 0);
   check('Clear cached models empties the cache', cachedBefore === '5' && left === 0, `${cachedBefore} files before, ${left} after`);
 
   // a slow download: its progress bar moves through intermediate values; Cancel ends it, keeps the
   // current model, caches the complete small files but not the partial weights
   const name5 = 'SmolVLM-500M-Instruct';
   FAKEHUB.slow.add(`${name5}/model.safetensors`);
-  await p2.click(`.hub-load[data-name="${name5}"]`);
+  await p2.click(`.hub-load[data-name="HuggingFaceTB/${name5}"]`);
   await p2.waitForFunction(() => {
     const li = document.querySelector('#download-files li[data-file="model.safetensors"]');
     return li && Number(li.dataset.loaded) > 0 && Number(li.dataset.loaded) < Number(li.dataset.total);
@@ -882,8 +916,8 @@ async function modelLoading(context, base, expected) {
   log(`slow download, mid-way: ${JSON.stringify(mid)}`);
   await p2.click('#download-cancel');
   const cancelled = await p2.evaluate(async (nm) => {
-    const c = await caches.open('zoo-prune-web-models-v1');
-    const keys = (await c.keys()).map((r) => new URL(r.url).pathname).filter((u) => u.includes(nm));
+    const c = await caches.open('zoo-prune-web-models-v2');
+    const keys = (await c.keys()).map((r) => new URL(r.url).pathname).filter((u) => u.includes(nm) && !u.endsWith('/zoo-prune-web-manifest.json'));
     return { state: document.getElementById('download').dataset.state, title: document.getElementById('download-title').textContent,
       status: document.getElementById('status').dataset.state, retry: !document.getElementById('download-retry').hidden, keys };
   }, name5);
@@ -1138,10 +1172,12 @@ async function main() {
   const onlyBuiltin = process.env.ZPW_ONLY === 'builtin';
   // ZPW_ONLY=stress: only the stress section (bad input at scale) on the test checkpoint
   const onlyStress = process.env.ZPW_ONLY === 'stress';
+  // ZPW_ONLY=models: only model loading (fake hub, local files)
+  const onlyModels = process.env.ZPW_ONLY === 'models';
   const expected = onlyBuiltin ? null : expectedAnswer();
-  const expectedZoo = onlyBuiltin || onlyStress ? null : expectedAnswer(['--method', 'zoo', '--keep', String(KEEP), '--seed', String(SEED)]);
+  const expectedZoo = onlyBuiltin || onlyStress || onlyModels ? null : expectedAnswer(['--method', 'zoo', '--keep', String(KEEP), '--seed', String(SEED)]);
   const native = {};
-  if (!onlyBuiltin && !onlyStress) {
+  if (!onlyBuiltin && !onlyStress && !onlyModels) {
     for (const m of METHODS) for (const b of BUDGETS) native[`${m}|${b}`] = nativeRanking(m, b);
     log(`native rankings: ${Object.keys(native).length} (CLI, flex), e.g. zoo per-tile ${native['zoo|per-tile'].order.join(',')}`);
   }
@@ -1166,6 +1202,10 @@ async function main() {
   try {
     if (onlyBuiltin) {
       await builtinModel(context, base);
+      return;
+    }
+    if (onlyModels) {
+      await modelLoading(context, base, expected);
       return;
     }
     // this suite runs on the tiny random test checkpoint (fast on SwiftShader, and its rankings
