@@ -11,6 +11,7 @@ use crate::prune::apply::{deep_layer_drop, kept_positions, prune_prompt, Positio
 use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
 use crate::prompt::PromptTokenizer;
+use crate::weights::WeightMap;
 
 /// The hub's files, as bytes (the browser has no filesystem).
 pub struct ModelFiles {
@@ -73,6 +74,19 @@ impl Vlm {
 
     /// [`Self::load`] with the device's limits (see [`LoadOptions`]).
     pub fn load_with(files: &ModelFiles, device: &Device, opts: &LoadOptions) -> Result<Self> {
+        Self::load_weights(files, || WeightMap::new(&files.safetensors), device, opts)
+    }
+
+    /// [`Self::load_with`] with the weights from `weights` instead of `files.safetensors` (which
+    /// is not read): the browser reads them through [`WeightMap::from_reader`], the file staying
+    /// outside the wasm memory. The other files are checked first, then whether the model fits the
+    /// device, then the weights.
+    pub fn load_weights<'a>(
+        files: &ModelFiles,
+        weights: impl FnOnce() -> Result<WeightMap<'a>>,
+        device: &Device,
+        opts: &LoadOptions,
+    ) -> Result<Self> {
         let config = Idefics3Config::from_json(&files.config)?;
         let tile = config.vision_config.image_size;
         let processor = match &files.preprocessor {
@@ -88,7 +102,8 @@ impl Vlm {
                 config.text_config.vocab_size
             )));
         }
-        let model = Idefics3::load_with(&config, &files.safetensors, device, opts)?;
+        opts.check_fit(&config)?;
+        let model = Idefics3::load_from(&config, weights()?, device, opts)?;
         Ok(Self { config, model, tokenizer, processor, device: device.clone() })
     }
 

@@ -92,12 +92,19 @@ pub struct WebModel {
 
 #[wasm_bindgen]
 impl WebModel {
-    /// Loads a model from its files' bytes. With `prefer_webgpu` it tries WebGPU and falls back to
-    /// burn's CPU backend (flex) when WebGPU cannot start; `backend()` says which one it got.
-    /// `max_tensor_bytes`: the WebGPU adapter's largest buffer (see `check_fit`), used on WebGPU only.
+    /// Loads a model from its files' bytes, the weights read through `read(offset, length)` (a
+    /// `Uint8Array` of the file's bytes there: the file stays in JavaScript and only the tensor being
+    /// converted is copied into the wasm memory); `head` is the file's beginning (at least the
+    /// 8-byte length and the header), `file_len` its size. With `prefer_webgpu` it tries WebGPU
+    /// and falls back to burn's CPU backend (flex) when WebGPU cannot start; `backend()` says which
+    /// one it got. `max_tensor_bytes`: the WebGPU adapter's largest buffer (see `check_fit`), used
+    /// on WebGPU only.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load(
         config: Vec<u8>,
-        safetensors: Vec<u8>,
+        head: Vec<u8>,
+        file_len: f64,
+        read: js_sys::Function,
         tokenizer: Vec<u8>,
         preprocessor: Option<Vec<u8>>,
         generation: Option<Vec<u8>>,
@@ -105,12 +112,21 @@ impl WebModel {
         max_tensor_bytes: Option<f64>,
     ) -> Result<WebModel, JsError> {
         let (device, backend, fallback_reason) = crate::device::browser_device(prefer_webgpu).await;
-        let file_bytes = safetensors.len();
-        let files = ModelFiles { config, safetensors, tokenizer, preprocessor, generation };
+        let file_bytes = file_len as usize;
+        let files = ModelFiles { config, safetensors: Vec::new(), tokenizer, preprocessor, generation };
         let opts = LoadOptions {
             max_tensor_bytes: if backend == "webgpu" { max_tensor_bytes.map(|m| m as u64) } else { None },
         };
-        let vlm = Vlm::load_with(&files, &device, &opts).map_err(js)?;
+        let reader = move |offset: usize, len: usize| -> crate::Result<Vec<u8>> {
+            let v = read
+                .call2(&JsValue::NULL, &JsValue::from(offset as f64), &JsValue::from(len as f64))
+                .map_err(|e| Error::Checkpoint(format!("reading the weights failed: {e:?}")))?;
+            let bytes: js_sys::Uint8Array =
+                v.dyn_into().map_err(|_| Error::Checkpoint("the weights' reader gave no Uint8Array".into()))?;
+            Ok(bytes.to_vec())
+        };
+        let weights = || crate::weights::WeightMap::from_reader(&head, file_bytes, Box::new(reader));
+        let vlm = Vlm::load_weights(&files, weights, &device, &opts).map_err(js)?;
         Ok(WebModel { session: Session::new(vlm, perf_now), backend: backend.into(), fallback_reason, file_bytes })
     }
 

@@ -1,20 +1,55 @@
-//! Reading an HF `model.safetensors` from bytes (no filesystem in wasm).
+//! Reading an HF `model.safetensors` from bytes (no filesystem in wasm), or through a reader of
+//! byte ranges: in the browser the downloaded file stays in JavaScript and only the tensor being
+//! converted is copied into the wasm memory (a whole-file copy there would add the file's size to
+//! the page's peak memory).
 //!
 //! Tensors keep the checkpoint's names. bf16 / f16 / f32 are converted to f32 on the host (WGSL has
 //! no bf16 and SwiftShader no f16). Every problem is an error that names the tensor: a missing one,
 //! a wrong shape, an unsupported dtype, and (at [`WeightMap::finish`]) tensors nobody asked for.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
 
+/// Reads `len` bytes of the file at `offset`.
+pub type RangeReader<'a> = Box<dyn Fn(usize, usize) -> Result<Vec<u8>> + 'a>;
+
+enum Data<'a> {
+    Bytes(&'a [u8]),
+    Reader(RangeReader<'a>),
+}
+
+/// A tensor's entry: dtype, shape and its bytes' range in the file.
+struct Entry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
 pub struct WeightMap<'a> {
-    st: SafeTensors<'a>,
+    entries: BTreeMap<String, Entry>,
+    data: Data<'a>,
     used: RefCell<BTreeSet<String>>,
+}
+
+/// The entries of a validated header, offsets made absolute (past the 8-byte length and the header).
+fn entries(header_len: usize, metadata: &Metadata) -> BTreeMap<String, Entry> {
+    metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| {
+            let base = 8 + header_len;
+            let (s, e) = info.data_offsets;
+            (name, Entry { dtype: info.dtype, shape: info.shape.clone(), start: base + s, end: base + e })
+        })
+        .collect()
 }
 
 /// One entry of a safetensors header, read without safetensors' validation.
@@ -73,19 +108,90 @@ fn describe_safetensors_error(e: safetensors::SafeTensorError, bytes: &[u8]) -> 
 
 impl<'a> WeightMap<'a> {
     pub fn new(bytes: &'a [u8]) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes)
+        let (n, metadata) = SafeTensors::read_metadata(bytes)
             .map_err(|e| describe_safetensors_error(e, bytes))?;
-        Ok(Self { st, used: RefCell::new(BTreeSet::new()) })
+        Ok(Self { entries: entries(n, &metadata), data: Data::Bytes(bytes), used: RefCell::new(BTreeSet::new()) })
+    }
+
+    /// A file of `file_len` bytes read through `read`, from its beginning `head` (at least the
+    /// 8-byte length and the header; more is ignored). The header is checked as [`Self::new`]
+    /// checks a whole file, with the same messages.
+    pub fn from_reader(head: &[u8], file_len: usize, read: RangeReader<'a>) -> Result<Self> {
+        let n = header_len(head)?;
+        let Some(header) = head.get(8..8 + n) else {
+            return Err(if file_len < 8 + n {
+                describe_safetensors_error(safetensors::SafeTensorError::InvalidHeaderLength, head)
+            } else {
+                Error::Checkpoint(format!("give the first {} bytes of the file (its header)", 8 + n))
+            });
+        };
+        // safetensors validates a header only together with the whole file: parse it here, then
+        // check what its validation checks (lengths, offsets, the file's size)
+        let metadata: Metadata = serde_json::from_slice(header).map_err(|_| {
+            // safetensors' own checks on the header (a byte range that does not fit its tensor)
+            // fail here too: name that tensor when it is one
+            Error::Checkpoint(tensor_with_wrong_length(head).unwrap_or_else(|| {
+                "the safetensors header is not valid JSON (wrong or corrupted file)".into()
+            }))
+        })?;
+        let data_len = file_len.saturating_sub(8 + n);
+        let want = metadata.data_len();
+        if want != data_len {
+            let len = file_len;
+            return Err(Error::Checkpoint(if want > data_len {
+                format!(
+                    "the file is truncated: its header describes more data than the {len} bytes present \
+                     (an interrupted download?)"
+                )
+            } else {
+                format!("invalid safetensors file: {} bytes after the described data", data_len - want)
+            }));
+        }
+        let entries = entries(n, &metadata);
+        let mut spans: Vec<(usize, usize)> = entries.values().map(|e| (e.start, e.end)).collect();
+        spans.sort();
+        if spans.windows(2).any(|w| w[0].1 != w[1].0) || spans.first().is_some_and(|s| s.0 != 8 + n) {
+            return Err(Error::Checkpoint("invalid safetensors file: the tensors' byte ranges overlap or leave gaps".into()));
+        }
+        if let Some((name, e)) = entries.iter().find(|(_, e)| {
+            let want = e.shape.iter().try_fold(e.dtype.bitsize(), |a, &d| a.checked_mul(d)).map(|b| b / 8);
+            e.end < e.start || want != Some(e.end - e.start)
+        }) {
+            return Err(Error::Checkpoint(format!(
+                "tensor `{name}` is {:?} of shape {:?}, but the file gives it {} bytes: its dtype or \
+                 shape in the header is wrong, or the file is damaged",
+                e.dtype,
+                e.shape,
+                e.end - e.start
+            )));
+        }
+        Ok(Self { entries, data: Data::Reader(read), used: RefCell::new(BTreeSet::new()) })
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.st.tensor(name).is_ok()
+        self.entries.contains_key(name)
     }
 
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.st.names().into_iter().map(|s| s.to_string()).collect();
-        v.sort();
-        v
+        self.entries.keys().cloned().collect()
+    }
+
+    /// Bytes `range` (relative to the tensor's own bytes) of `e`.
+    fn bytes(&self, e: &Entry, range: std::ops::Range<usize>) -> Result<Cow<'_, [u8]>> {
+        let (s, t) = (e.start + range.start, e.start + range.end);
+        match &self.data {
+            Data::Bytes(b) => Ok(Cow::Borrowed(&b[s..t])),
+            Data::Reader(read) => {
+                let v = read(s, t - s)?;
+                if v.len() != t - s {
+                    return Err(Error::Checkpoint(format!(
+                        "reading bytes {s}..{t} of the file gave {} bytes (was the file changed while loading?)",
+                        v.len()
+                    )));
+                }
+                Ok(Cow::Owned(v))
+            }
+        }
     }
 
     /// Checks the file against the tensors a config describes (`model::tensors`), before anything
@@ -94,13 +200,13 @@ impl<'a> WeightMap<'a> {
     pub fn check(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
         let problems: Vec<String> = expected
             .iter()
-            .filter_map(|(name, shape)| match self.st.tensor(name) {
-                Err(_) => Some(format!("missing tensor `{name}` (expected shape {shape:?})")),
-                Ok(v) if v.shape() != shape.as_slice() => Some(format!(
+            .filter_map(|(name, shape)| match self.entries.get(name) {
+                None => Some(format!("missing tensor `{name}` (expected shape {shape:?})")),
+                Some(e) if e.shape != *shape => Some(format!(
                     "tensor `{name}` has shape {:?}, the config expects {shape:?}",
-                    v.shape()
+                    e.shape
                 )),
-                Ok(_) => None,
+                Some(_) => None,
             })
             .collect();
         match problems.as_slice() {
@@ -118,18 +224,18 @@ impl<'a> WeightMap<'a> {
         }
     }
 
-    /// The view of tensor `name`, checked against `shape`.
-    fn view(&self, name: &str, shape: &[usize]) -> Result<safetensors::tensor::TensorView<'_>> {
-        let view = self.st.tensor(name).map_err(|_| {
+    /// The entry of tensor `name`, checked against `shape`.
+    fn entry(&self, name: &str, shape: &[usize]) -> Result<&Entry> {
+        let e = self.entries.get(name).ok_or_else(|| {
             Error::Checkpoint(format!("missing tensor `{name}` (expected shape {shape:?})"))
         })?;
-        if view.shape() != shape {
+        if e.shape != shape {
             return Err(Error::Checkpoint(format!(
                 "tensor `{name}` has shape {:?}, the config expects {shape:?}",
-                view.shape()
+                e.shape
             )));
         }
-        Ok(view)
+        Ok(e)
     }
 
     /// The tensor `name` as f32 values, checked against `shape`.
@@ -141,31 +247,35 @@ impl<'a> WeightMap<'a> {
     /// Rows `rows` (along the first dimension) of the tensor `name` as f32 values, checked against
     /// `shape`: only those rows are converted (a vocabulary block, without the whole matrix in f32).
     pub fn f32_rows(&self, name: &str, shape: &[usize], rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
-        let view = self.view(name, shape)?;
+        let e = self.entry(name, shape)?;
         let row_elems: usize = shape.iter().skip(1).product();
         let n_rows = shape.first().copied().unwrap_or(1);
         assert!(rows.start <= rows.end && rows.end <= n_rows, "rows {rows:?} of {n_rows}");
-        let width = view.dtype().bitsize() / 8;
-        let data = &view.data()[rows.start * row_elems * width..rows.end * row_elems * width];
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
-                .collect(),
+        let width = match e.dtype {
+            Dtype::F32 => 4,
+            Dtype::BF16 | Dtype::F16 => 2,
             other => {
                 return Err(Error::Checkpoint(format!(
                     "tensor `{name}` has dtype {other:?}; only F32, BF16 and F16 are supported"
                 )))
             }
         };
+        // converted in pieces of at most 4 MiB: through a reader, only a piece is copied at a time
+        let (from, to) = (rows.start * row_elems * width, rows.end * row_elems * width);
+        let mut values: Vec<f32> = Vec::with_capacity((to - from) / width);
+        let piece = (4 << 20) / (width * 4) * (width * 4);
+        let mut at = from;
+        while at < to {
+            let next = (at + piece).min(to);
+            let data = self.bytes(e, at..next)?;
+            match e.dtype {
+                Dtype::F32 => values.extend(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+                Dtype::BF16 => values
+                    .extend(data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))),
+                _ => values.extend(data.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())),
+            }
+            at = next;
+        }
         self.used.borrow_mut().insert(name.to_string());
         Ok(values)
     }
@@ -202,8 +312,7 @@ impl<'a> WeightMap<'a> {
     /// Errors if the checkpoint holds tensors that the model did not read.
     pub fn finish(self) -> Result<()> {
         let used = self.used.into_inner();
-        let unused: Vec<String> =
-            self.st.names().into_iter().filter(|n| !used.contains(*n)).map(|s| s.to_string()).collect();
+        let unused: Vec<String> = self.entries.keys().filter(|n| !used.contains(*n)).cloned().collect();
         if unused.is_empty() {
             return Ok(());
         }
@@ -216,5 +325,17 @@ impl<'a> WeightMap<'a> {
             unused.len(),
             shown.join("`, `")
         )))
+    }
+}
+
+/// The header's length from the file's first 8 bytes, checked as safetensors checks it.
+fn header_len(head: &[u8]) -> Result<usize> {
+    let Some(b) = head.get(..8) else {
+        return Err(describe_safetensors_error(safetensors::SafeTensorError::HeaderTooSmall, head));
+    };
+    let n = u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    match usize::try_from(n) {
+        Ok(n) if n <= 100_000_000 => Ok(n),
+        _ => Err(describe_safetensors_error(safetensors::SafeTensorError::HeaderTooLarge, head)),
     }
 }

@@ -396,3 +396,91 @@ fn the_tensor_table_follows_the_configs_bias_flags() {
     f.safetensors = random_checkpoint(&c, 2);
     Vlm::load(&f, &device("flex")).unwrap();
 }
+
+/// The browser's way to read weights: the file stays outside the wasm memory and the loader asks
+/// for byte ranges (`WeightMap::from_reader`). Returns the reader's largest read and its total.
+fn read_through_reader(bytes: &[u8], file_len: usize, f: &ModelFiles) -> (Result<Vlm, Error>, usize, usize) {
+    use std::cell::Cell;
+    let (largest, total) = (Cell::new(0usize), Cell::new(0usize));
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let reader = |o: usize, l: usize| {
+        largest.set(largest.get().max(l));
+        total.set(total.get() + l);
+        Ok(bytes.get(o..o + l).map(|b| b.to_vec()).unwrap_or_default())
+    };
+    let head = &bytes[..(8 + n).min(bytes.len())];
+    let r = Vlm::load_weights(f, || WeightMap::from_reader(head, file_len, Box::new(reader)), &device("flex"), &Default::default());
+    (r, largest.get(), total.get())
+}
+
+#[test]
+fn weights_read_through_a_reader_make_the_same_model() {
+    use burn::tensor::{Tensor, TensorData};
+    let f = files();
+    let plain = Vlm::load(&f, &device("flex")).unwrap();
+    let (streamed, _, total) = read_through_reader(&f.safetensors, f.safetensors.len(), &f);
+    let streamed = streamed.unwrap();
+    let n = u64::from_le_bytes(f.safetensors[..8].try_into().unwrap()) as usize;
+    assert_eq!(total, f.safetensors.len() - 8 - n, "every tensor's bytes read once");
+    // the same bytes converted the same way: identical outputs
+    let ids = [1u32, 5, 77, 200, 359];
+    let logits = |v: &Vlm| read_floats(v.model.text.logits(v.model.text.embed(&ids)));
+    assert_eq!(logits(&plain), logits(&streamed));
+    let tile = plain.config.vision_config.image_size;
+    let px: Vec<f32> = (0..3 * tile * tile).map(|i| ((i * 37 % 255) as f32 / 127.5) - 1.0).collect();
+    let features = |v: &Vlm| {
+        let t = Tensor::<4>::from_data(TensorData::new(px.clone(), [1, 3, tile, tile]), &device("flex"));
+        read_floats(v.model.encode(t, &[]).features)
+    };
+    assert_eq!(features(&plain), features(&streamed));
+}
+
+#[test]
+fn a_large_tensor_is_read_in_pieces_of_at_most_4_mib() {
+    use std::cell::Cell;
+    let values: Vec<u8> = (0..3_000_000u32).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect(); // 12 MB of f32
+    let bytes = safetensors::serialize([("big", TensorView::new(Dtype::F32, vec![1000, 3000], &values).unwrap())], None).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let reads = Cell::new(Vec::new());
+    let reader = |o: usize, l: usize| {
+        let mut r = reads.take();
+        r.push(l);
+        reads.set(r);
+        Ok(bytes[o..o + l].to_vec())
+    };
+    let w = WeightMap::from_reader(&bytes[..8 + n], bytes.len(), Box::new(reader)).unwrap();
+    let got = w.f32_values("big", &[1000, 3000]).unwrap();
+    assert_eq!(got, WeightMap::new(&bytes).unwrap().f32_values("big", &[1000, 3000]).unwrap());
+    let reads = reads.take();
+    assert_eq!((reads.len(), reads.iter().sum::<usize>()), (3, 12_000_000), "{reads:?}");
+    assert!(reads.iter().all(|&l| l <= 4 << 20), "{reads:?}");
+}
+
+#[test]
+fn a_reader_sees_the_same_damage_as_the_whole_file() {
+    let f = files();
+    // cut short: the header announces more than the file holds
+    let (r, _, _) = read_through_reader(&f.safetensors, f.safetensors.len() / 2, &f);
+    let e = r.err().expect("truncated").to_string();
+    assert!(e.contains("the file is truncated"), "{e}");
+    // a tensor whose dtype does not fit its bytes is named
+    let b = f.safetensors.clone();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    header["model.text_model.norm.weight"]["dtype"] = "BF16".into();
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut damaged = (h.len() as u64).to_le_bytes().to_vec();
+    damaged.extend_from_slice(&h);
+    damaged.extend_from_slice(&b[8 + n..]);
+    let (r, _, _) = read_through_reader(&damaged, damaged.len(), &f);
+    let e = r.err().expect("damaged").to_string();
+    assert!(e.contains("tensor `model.text_model.norm.weight` is BF16"), "{e}");
+    // not a safetensors file at all
+    let (r, _, _) = read_through_reader(b"{\"not\": \"weights\"}", 18, &f);
+    let e = r.err().expect("foreign").to_string();
+    assert!(e.starts_with("checkpoint: "), "{e}");
+}
+
+fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
+    pollster::block_on(zoo_prune_web::readback::read_floats(t)).unwrap()
+}

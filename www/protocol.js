@@ -14,7 +14,7 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, info, loadMs}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
 //                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model
 //                 {type: TILING, width, height, choices}
@@ -24,7 +24,7 @@
 //                 {type: PREPARED, id, skipped?}   (skipped: a newer request came first)
 //                 {type: COMPARED, id, key, compareKey, comparison}
 //                 {type: PIECE, id, text}
-//                 {type: DONE, id, stopped, timings}
+//                 {type: DONE, id, stopped, timings, wasmBytes}   wasmBytes: the wasm memory's size (its peak so far)
 //                 {type: ERROR, id?, during, message}
 //                 {type: FATAL, message}     (the wasm instance is dead: the page offers a reload)
 

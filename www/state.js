@@ -15,6 +15,8 @@ export const state = {
   adapter: null, // the WebGPU adapter's description
   info: null, // WebModel.info of the loaded model
   loadMs: 0, // how long the model took to load
+  wasmBytes: 0, // the Worker's wasm memory after the load, then after the latest answer (it only grows)
+  timings: null, // the latest answer's Timings
 
   // ---- requests to the Worker
   seq: 0, // id of the latest request to the Worker (prepare or ask)

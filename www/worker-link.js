@@ -41,6 +41,7 @@ function showTimings(t, stopped) {
     `${t.tokens} token${t.tokens === 1 ? '' : 's'} at ${fmt(t.tokens_per_s, 1)} tok/s`,
     `KV cache ${t.kv_cache_bytes ? bytesText(t.kv_cache_bytes) : '–'}`,
     `total ${fmt(t.total_ms)} ms`,
+    `wasm memory ${bytesText(state.wasmBytes)}`,
   ];
   el.timings.textContent = parts.join(' · ') + (stopped ? ' · stopped' : '');
 }
@@ -78,6 +79,7 @@ export function onWorkerMessage(m) {
       state.backend = m.backend;
       state.adapter = m.adapter;
       state.loadMs = m.loadMs;
+      state.wasmBytes = m.wasmBytes || 0;
       state.info = m.info;
       state.encoding = null;
       state.ranking = null;
@@ -97,6 +99,7 @@ export function onWorkerMessage(m) {
         webgpu_adapter: m.gpu,
         split_tensors: m.splits,
         hub_revision: m.revision,
+        wasm_memory_after_load_bytes: m.wasmBytes,
       }, null, 2);
       fillMethods(m.info.methods || []);
       buildParams();
@@ -152,6 +155,8 @@ export function onWorkerMessage(m) {
       state.answering = false;
       // #answer holds exactly the streamed text; an empty answer is described by CSS, not added to it.
       el.answer.dataset.state = m.stopped ? 'stopped' : el.answer.textContent ? 'done' : 'done-empty';
+      state.timings = m.timings;
+      if (m.wasmBytes) state.wasmBytes = m.wasmBytes;
       showTimings(m.timings, m.stopped);
       addRow(m.timings, el.answer.textContent, m.stopped);
       setStatus(readyLine(), 'ready');

@@ -34,6 +34,8 @@ let promptMethods = []; // the model's info.prompt_methods: the methods whose ra
 let revision = null; // {repo, sha}: the commit a hub model was downloaded at
 
 const post = (msg) => self.postMessage(msg);
+// The wasm instance's memory: it only grows, so its size is the peak so far (a load's, an encode's).
+const wasmMemory = () => (wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0);
 
 // The GPUDevice that burn's wgpu backend creates is not handed to JavaScript: catch it when it is
 // requested, to hear of its loss (GPUDevice.lost: a driver reset, the GPU taken away) and of
@@ -371,7 +373,12 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
     f['config.json'], f['model.safetensors'], f['tokenizer.json'], f['preprocessor_config.json'], f['generation_config.json'],
   ];
   status(`loading the model (${(safetensors.length / 1e6).toFixed(1)} MB) on ${useWebgpu ? 'WebGPU' : 'the CPU'}…`);
-  model = await WebModel.load(config, safetensors, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
+  // The weights stay in this Worker's JS memory: wasm reads each tensor's bytes as it converts it
+  // (a copy of the whole file in the wasm memory would add its size to the page's peak).
+  const headerLen = safetensors.length >= 8 ? Number(new DataView(safetensors.buffer, safetensors.byteOffset, 8).getBigUint64(0, true)) : 0;
+  const head = safetensors.subarray(0, Math.min(safetensors.length, 8 + Math.min(headerLen, 100e6)));
+  const read = (offset, length) => safetensors.subarray(offset, offset + length);
+  model = await WebModel.load(config, head, safetensors.length, read, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
   const info = model.info();
   promptMethods = info.prompt_methods || [];
   post({
@@ -383,6 +390,7 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
     fallbackReason: reason || model.fallback_reason() || null,
     splits: model.backend() === 'webgpu' ? splits : [],
     revision,
+    wasmBytes: wasmMemory(),
     info,
     loadMs: performance.now() - t0,
   });
@@ -439,14 +447,14 @@ async function ask({ id, input, ratio, maxNewTokens, positions }) {
   for (;;) {
     if (stopRequested || id !== currentAsk) {
       model.stop();
-      post({ type: FromWorker.DONE, id, stopped: true, timings: model.timings() });
+      post({ type: FromWorker.DONE, id, stopped: true, timings: model.timings(), wasmBytes: wasmMemory() });
       return;
     }
     const piece = await model.next_piece();
     if (piece === undefined || piece === null) break;
     post({ type: FromWorker.PIECE, id, text: piece });
   }
-  post({ type: FromWorker.DONE, id, stopped: false, timings: model.timings() });
+  post({ type: FromWorker.DONE, id, stopped: false, timings: model.timings(), wasmBytes: wasmMemory() });
 }
 
 function enqueue(during, fn, id) {

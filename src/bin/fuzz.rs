@@ -509,7 +509,27 @@ fn run_case(t: Target, rng: &mut Rng, base: &Base, exercise_every: usize, input:
     match t {
         Target::Safetensors => {
             *input = mutate_safetensors(rng, &base.safetensors);
-            let Ok(vlm) = Vlm::load(&files(base.config.clone(), input.clone(), None), &device) else { return false };
+            let whole = Vlm::load(&files(base.config.clone(), input.clone(), None), &device);
+            // the browser's way: the same file read through byte ranges must be accepted or
+            // refused alike (a panic in either is the harness's finding)
+            let bytes = input.clone();
+            let n = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize).unwrap_or(0);
+            let head = bytes[..bytes.len().min(8usize.saturating_add(n.min(100_000_000)))].to_vec();
+            let reader = |o: usize, l: usize| Ok(bytes.get(o..o.saturating_add(l)).map(|b| b.to_vec()).unwrap_or_default());
+            let streamed = Vlm::load_weights(
+                &files(base.config.clone(), Vec::new(), None),
+                || zoo_prune_web::weights::WeightMap::from_reader(&head, bytes.len(), Box::new(reader)),
+                &device,
+                &Default::default(),
+            );
+            assert_eq!(
+                whole.is_ok(),
+                streamed.is_ok(),
+                "the whole file and a reader disagree: {:?} vs {:?}",
+                whole.as_ref().err().map(|e| e.to_string()),
+                streamed.as_ref().err().map(|e| e.to_string())
+            );
+            let Ok(vlm) = whole else { return false };
             if rng.chance(exercise_every) {
                 let _ = exercise(rng, &vlm, &base.image, q);
             }

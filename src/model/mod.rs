@@ -33,6 +33,16 @@ pub struct LoadOptions {
     pub max_tensor_bytes: Option<u64>,
 }
 
+impl LoadOptions {
+    /// Errors when a tensor of `config` cannot fit the device (see [`tensors::device_fit`]).
+    pub fn check_fit(&self, config: &Idefics3Config) -> Result<()> {
+        match self.max_tensor_bytes {
+            Some(m) => tensors::device_fit(config, m).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A batch of encoded tiles.
 pub struct EncodedTiles {
     /// Last encoder block output, before post_layernorm: [tiles, patches, d_v].
@@ -56,10 +66,13 @@ impl Idefics3 {
     /// vocabulary matrices are split (see [`vocab`]); any other tensor too large is an error
     /// ([`tensors::device_fit`]) before a weight is read.
     pub fn load_with(config: &Idefics3Config, safetensors: &[u8], device: &Device, opts: &LoadOptions) -> Result<Self> {
-        if let Some(m) = opts.max_tensor_bytes {
-            tensors::device_fit(config, m)?;
-        }
-        let w = WeightMap::new(safetensors)?;
+        opts.check_fit(config)?;
+        Self::load_from(config, WeightMap::new(safetensors)?, device, opts)
+    }
+
+    /// The model from `w` (a whole file's bytes, or a reader of its byte ranges), checked against
+    /// the tensors `config` describes first; every tensor read must be used.
+    pub fn load_from(config: &Idefics3Config, w: WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
         Self::check_prefix(&w)?;
         w.check(&tensors::checkpoint_tensors(config))?;
         let model = Self::from_weights_with(config, &w, device, opts)?;

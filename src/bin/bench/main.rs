@@ -11,6 +11,10 @@
 //!
 //!      cargo run --release --bin bench -- stages --model DIR [--torch PYTHON] [--threads N] ...
 //!
+//! 3. `write-checkpoint DIR`: a SmolVLM-256M-shaped model folder for scripts/bench-web.sh: the
+//!    published config.json, tokenizer and processor files (tests/fixtures/smolvlm-256m-instruct/)
+//!    and random bf16 weights in the hub's layout (513 MB).
+//!
 //! Medians of N runs (default 3) after one warm-up. Every timer ends with a readback so the device
 //! work is inside it.
 
@@ -51,9 +55,29 @@ fn sync<const D: usize>(t: Tensor<D>) {
     std::hint::black_box(v);
 }
 
+/// The published SmolVLM-256M-Instruct files (weights excepted) and random bf16 weights in `dir`.
+fn write_checkpoint(dir: &std::path::Path) {
+    let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smolvlm-256m-instruct");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "preprocessor_config.json", "generation_config.json"] {
+        std::fs::copy(published.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+    let cfg = zoo_prune_web::Idefics3Config::from_json(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let t = Instant::now();
+    let bytes = random_checkpoint(&cfg, 0);
+    std::fs::write(dir.join("model.safetensors"), &bytes).unwrap();
+    eprintln!("{}: published SmolVLM-256M-Instruct config + tokenizer, random bf16 weights ({} bytes) in {:.1} s",
+        dir.display(), bytes.len(), t.elapsed().as_secs_f64());
+}
+
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("stages") {
         stages::main(std::env::args().skip(2).collect());
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("write-checkpoint") {
+        let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("usage: bench write-checkpoint DIR"));
+        write_checkpoint(&dir);
         return;
     }
     let mut backend = "flex".to_string();

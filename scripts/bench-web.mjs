@@ -1,0 +1,169 @@
+// The browser benchmark (scripts/bench-web.sh runs it): the page in headless Chromium against the
+// native CLI, in the same run, on a SmolVLM-256M-shaped checkpoint (published config + tokenizer,
+// random bf16 weights). For each backend the page can use here (the CPU always; WebGPU only with
+// --webgpu: on a software adapter it takes tens of minutes per tile) it prints: load time, the wasm
+// memory after the load (its peak: wasm memory never shrinks) and after the answers, encode per
+// tile, ZOO scoring, prefill + first token at keep 1.0 / 0.5 / 0.25 / 0.1, decode tok/s, and the
+// page / native ratio of each. Run by hand; nothing here is a test.
+//
+//   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu] [--grid N] [--tokens N]
+//                              [--native-threads N] [--out FILE.json]
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createReadStream, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const MODEL = opt('--model', 'target/bench-web-256m');
+const CLI = opt('--cli', 'target/release/zoo-prune-web');
+const GRID = Number(opt('--grid', '1'));
+const TOKENS = Number(opt('--tokens', '16'));
+const NATIVE_THREADS = opt('--native-threads', '1');
+const OUT = opt('--out', null);
+const WEBGPU = args.includes('--webgpu');
+const KEEPS = [1, 0.5, 0.25, 0.1];
+const IMAGE = 'tests/fixtures/photo.png';
+const QUESTION = 'What colour is the cat?';
+const TIMEOUT = 3_600_000;
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
+  '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
+function serve() {
+  const server = http.createServer((req, res) => {
+    try {
+      let file = path.join(ROOT, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
+      if (!file.startsWith(ROOT)) throw new Error('outside');
+      if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
+      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-length': statSync(file).size });
+      createReadStream(file).pipe(res);
+    } catch {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+// The CLI's figures for one keep ratio, from its stderr line (load, encode, ranking, prefill, decode).
+function nativeFigures(keep) {
+  const a = ['answer', '--model', MODEL, '--image', IMAGE, '--prompt', QUESTION, '--grid', String(GRID), '--max-new-tokens', String(TOKENS),
+    '--method', 'zoo', '--keep', String(keep)];
+  const r = spawnSync(CLI, a, { cwd: ROOT, env: { ...process.env, RAYON_NUM_THREADS: NATIVE_THREADS }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${CLI} ${a.join(' ')} failed: ${r.stderr}`);
+  const num = (re) => {
+    const m = re.exec(r.stderr);
+    return m ? Number(m[1]) : null;
+  };
+  return {
+    load_ms: num(/load (\d+(?:\.\d+)?) ms/),
+    encode_ms: num(/encode \d+ tiles (\d+(?:\.\d+)?) ms/),
+    tiles: num(/encode (\d+) tiles/),
+    rank_ms: num(/ranking (\d+(?:\.\d+)?) ms/),
+    first_token_ms: num(/prefill\+first token (\d+(?:\.\d+)?) ms/),
+    tokens_per_s: num(/\((\d+(?:\.\d+)?) tok\/s\)/),
+    kept: num(/prompt \d+ tokens \((\d+) of/),
+  };
+}
+
+async function pageFigures(browser, base, backend) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`  [page error] ${e}`));
+  const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend, grid: String(GRID), method: 'zoo', keep: '1', q: QUESTION });
+  const t0 = Date.now();
+  await page.goto(`${base}/www/?${q}`);
+  await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: TIMEOUT });
+  const status = await page.textContent('#status');
+  if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
+  const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend }));
+  console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
+  await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 60_000 });
+  await page.fill('#max-tokens', String(TOKENS));
+  const rows = [];
+  for (const keep of KEEPS) {
+    await page.evaluate((r) => {
+      const s = document.getElementById('keep-ratio');
+      s.value = String(r);
+      s.dispatchEvent(new Event('input', { bubbles: true }));
+    }, keep);
+    await page.waitForSelector('#ask:not([disabled])', { timeout: TIMEOUT });
+    const before = await page.evaluate(() => window.__zpw.state.timings);
+    await page.click('#ask');
+    await page.waitForFunction((prev) => {
+      const a = document.getElementById('answer').dataset.state;
+      const t = window.__zpw.state.timings;
+      return (!document.getElementById('error').hidden) || ((a === 'done' || a === 'done-empty') && t !== prev);
+    }, before, { timeout: TIMEOUT, polling: 200 });
+    const err = await page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
+    if (err) throw new Error(`the page failed at keep ${keep}: ${err}`);
+    const t = await page.evaluate(() => ({ ...window.__zpw.state.timings, wasm: window.__zpw.state.wasmBytes }));
+    console.error(`  page (${backend}) keep ${keep}: first token ${t.first_token_ms?.toFixed(0)} ms, ${t.tokens_per_s?.toFixed(1)} tok/s, kept ${t.kept_tokens}`);
+    rows.push(t);
+  }
+  await context.close();
+  return { loaded, rows };
+}
+
+const fmt = (x, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '–');
+
+async function main() {
+  const fileBytes = statSync(path.join(ROOT, MODEL, 'model.safetensors')).size;
+  const chromiumVersion = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
+  console.error(`native CLI (${NATIVE_THREADS} thread${NATIVE_THREADS === '1' ? '' : 's'}): warm-up run, then one per keep ratio`);
+  nativeFigures(1);
+  const nat = KEEPS.map((k) => nativeFigures(k));
+  for (const [i, k] of KEEPS.entries()) console.error(`  native keep ${k}: first token ${fmt(nat[i].first_token_ms)} ms, ${fmt(nat[i].tokens_per_s, 1)} tok/s`);
+  const server = await serve();
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--no-first-run'] });
+  const backends = WEBGPU ? ['cpu', 'webgpu'] : ['cpu'];
+  const pages = {};
+  for (const b of backends) pages[b] = await pageFigures(browser, base, b);
+  await browser.close();
+  server.close();
+
+  const lines = [];
+  const say = (s) => lines.push(s);
+  say(`# bench-web: the page (headless ${chromiumVersion}) against the native CLI, ${new Date().toISOString().slice(0, 10)}`);
+  say(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config + tokenizer, random bf16 weights, ${fileBytes} bytes); ` +
+    `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most; ` +
+    `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread`);
+  if (!WEBGPU) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
+  say('');
+  const head = ['stage', 'native', ...backends.flatMap((b) => [`page ${b}`, `${b} / native`])];
+  say(`| ${head.join(' | ')} |`);
+  say(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
+  const row = (name, nv, pv, d = 0) => say(`| ${[name, fmt(nv, d), ...backends.flatMap((b) => [fmt(pv(pages[b]), d), ratio(pv(pages[b]), nv)])].join(' | ')} |`);
+  row('load (ms)', nat[0].load_ms, (p) => p.loaded.loadMs);
+  say(`| wasm memory after load (MB) | – | ${backends.map((b) => `${fmt(pages[b].loaded.wasm / 1e6)} | ${(pages[b].loaded.wasm / fileBytes).toFixed(2)}x the file`).join(' | ')} |`);
+  say(`| wasm memory at the end (MB) | – | ${backends.map((b) => `${fmt(pages[b].rows.at(-1).wasm / 1e6)} | ${(pages[b].rows.at(-1).wasm / fileBytes).toFixed(2)}x the file`).join(' | ')} |`);
+  row(`encode, ${nat[0].tiles} tile(s) (ms)`, nat[0].encode_ms, (p) => p.rows[0].encode_ms);
+  row('ZOO scoring (ms)', nat[0].rank_ms, (p) => p.rows[0].rank_ms, 1);
+  for (const [i, k] of KEEPS.entries()) row(`prefill + first token, keep ${k} (${nat[i].kept} visual) (ms)`, nat[i].first_token_ms, (p) => p.rows[i].first_token_ms);
+  for (const [i, k] of KEEPS.entries()) {
+    const nv = nat[i].tokens_per_s;
+    say(`| ${[`decode tok/s, keep ${k}`, fmt(nv, 1), ...backends.flatMap((b) => {
+      const pv = pages[b].rows[i].tokens_per_s;
+      return [fmt(pv, 1), pv && nv ? `${(nv / pv).toFixed(2)}x slower` : '–'];
+    })].join(' | ')} |`);
+  }
+  console.log(lines.join('\n'));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, fileBytes, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
