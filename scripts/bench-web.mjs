@@ -6,11 +6,14 @@
 // tile, ZOO scoring, prefill + first token at keep 1.0 / 0.5 / 0.25 / 0.1, decode tok/s, and the
 // page / native ratio of each. Run by hand; nothing here is a test.
 //
-//   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu] [--grid N] [--tokens N]
-//                              [--native-threads N] [--out FILE.json]
+//   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu | --webgpu-load] [--grid N]
+//                              [--tokens N] [--native-threads N] [--out FILE.json]
+//
+// --webgpu-load measures WebGPU's load time and memory only (no answers: on a software adapter an
+// encode takes tens of minutes).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +33,7 @@ const TOKENS = Number(opt('--tokens', '16'));
 const NATIVE_THREADS = opt('--native-threads', '1');
 const OUT = opt('--out', null);
 const WEBGPU = args.includes('--webgpu');
+const WEBGPU_LOAD = !WEBGPU && args.includes('--webgpu-load');
 const KEEPS = [1, 0.5, 0.25, 0.1];
 const IMAGE = 'tests/fixtures/photo.png';
 const QUESTION = 'What colour is the cat?';
@@ -74,7 +78,7 @@ function nativeFigures(keep) {
   };
 }
 
-async function pageFigures(browser, base, backend) {
+async function pageFigures(browser, base, backend, loadOnly = false) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`  [page error] ${e}`));
@@ -86,9 +90,13 @@ async function pageFigures(browser, base, backend) {
   if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
   const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend }));
   console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
+  const rows = [];
+  if (loadOnly) {
+    await context.close();
+    return { loaded, rows };
+  }
   await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 60_000 });
   await page.fill('#max-tokens', String(TOKENS));
-  const rows = [];
   for (const keep of KEEPS) {
     await page.evaluate((r) => {
       const s = document.getElementById('keep-ratio');
@@ -118,6 +126,15 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '–');
 
 async function main() {
   const fileBytes = statSync(path.join(ROOT, MODEL, 'model.safetensors')).size;
+  // the weights in f32, from the safetensors header: what the CPU path must hold
+  const fd = openSync(path.join(ROOT, MODEL, 'model.safetensors'), 'r');
+  const lenBuf = Buffer.alloc(8);
+  readSync(fd, lenBuf, 0, 8, 0);
+  const headerBuf = Buffer.alloc(Number(lenBuf.readBigUInt64LE(0)));
+  readSync(fd, headerBuf, 0, headerBuf.length, 8);
+  closeSync(fd);
+  const f32Bytes = Object.entries(JSON.parse(headerBuf.toString('utf8'))).filter(([k]) => k !== '__metadata__')
+    .reduce((a, [, v]) => a + 4 * v.shape.reduce((x, y) => x * y, 1), 0);
   const chromiumVersion = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
   console.error(`native CLI (${NATIVE_THREADS} thread${NATIVE_THREADS === '1' ? '' : 's'}): warm-up run, then one per keep ratio`);
   nativeFigures(1);
@@ -130,6 +147,7 @@ async function main() {
   const backends = WEBGPU ? ['cpu', 'webgpu'] : ['cpu'];
   const pages = {};
   for (const b of backends) pages[b] = await pageFigures(browser, base, b);
+  const webgpuLoad = WEBGPU_LOAD ? await pageFigures(browser, base, 'webgpu', true) : null;
   await browser.close();
   server.close();
 
@@ -137,18 +155,23 @@ async function main() {
   const say = (s) => lines.push(s);
   say(`# bench-web: the page (headless ${chromiumVersion}) against the native CLI, ${new Date().toISOString().slice(0, 10)}`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config + tokenizer, random bf16 weights, ${fileBytes} bytes); ` +
+  say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config + tokenizer, random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
     `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most; ` +
     `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread`);
-  if (!WEBGPU) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
+  if (!WEBGPU && !webgpuLoad) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
+  if (webgpuLoad) {
+    say(`WebGPU (${webgpuLoad.loaded.backend}), load only: ${fmt(webgpuLoad.loaded.loadMs)} ms, wasm memory after load ${fmt(webgpuLoad.loaded.wasm / 1e6)} MB ` +
+      `(${(webgpuLoad.loaded.wasm / fileBytes).toFixed(2)}x the file)`);
+  }
   say('');
   const head = ['stage', 'native', ...backends.flatMap((b) => [`page ${b}`, `${b} / native`])];
   say(`| ${head.join(' | ')} |`);
   say(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
   const row = (name, nv, pv, d = 0) => say(`| ${[name, fmt(nv, d), ...backends.flatMap((b) => [fmt(pv(pages[b]), d), ratio(pv(pages[b]), nv)])].join(' | ')} |`);
   row('load (ms)', nat[0].load_ms, (p) => p.loaded.loadMs);
-  say(`| wasm memory after load (MB) | – | ${backends.map((b) => `${fmt(pages[b].loaded.wasm / 1e6)} | ${(pages[b].loaded.wasm / fileBytes).toFixed(2)}x the file`).join(' | ')} |`);
-  say(`| wasm memory at the end (MB) | – | ${backends.map((b) => `${fmt(pages[b].rows.at(-1).wasm / 1e6)} | ${(pages[b].rows.at(-1).wasm / fileBytes).toFixed(2)}x the file`).join(' | ')} |`);
+  const mem = (b, bytes) => `${fmt(bytes / 1e6)} | ${b === 'cpu' ? `${(bytes / f32Bytes).toFixed(2)}x the f32 weights` : `${(bytes / fileBytes).toFixed(2)}x the file`}`;
+  say(`| wasm memory after load (MB) | – | ${backends.map((b) => mem(b, pages[b].loaded.wasm)).join(' | ')} |`);
+  say(`| wasm memory at the end (MB) | – | ${backends.map((b) => mem(b, pages[b].rows.at(-1).wasm)).join(' | ')} |`);
   row(`encode, ${nat[0].tiles} tile(s) (ms)`, nat[0].encode_ms, (p) => p.rows[0].encode_ms);
   row('ZOO scoring (ms)', nat[0].rank_ms, (p) => p.rows[0].rank_ms, 1);
   for (const [i, k] of KEEPS.entries()) row(`prefill + first token, keep ${k} (${nat[i].kept} visual) (ms)`, nat[i].first_token_ms, (p) => p.rows[i].first_token_ms);
@@ -160,7 +183,7 @@ async function main() {
     })].join(' | ')} |`);
   }
   console.log(lines.join('\n'));
-  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, fileBytes, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, fileBytes, f32Bytes, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
 }
 
 main().catch((e) => {

@@ -164,7 +164,6 @@ impl Vlm {
                 .collect();
             EncodedTiles {
                 pre_ln: cat(&|p| p.pre_ln.clone()),
-                post_ln: cat(&|p| p.post_ln.clone()),
                 features: cat(&|p| p.features.clone()),
                 pre_mlp: cat(&|p| p.pre_mlp.clone()),
                 attentions,

@@ -72,6 +72,11 @@ fn random_bf16(n: usize, seed: u64) -> Vec<u8> {
 /// to WebGPU's defaults (what cubecl caps its buffers at).
 fn limited_wgpu_device() -> (Device, u64) {
     let (_, setup) = Device::wgpu_options().init_with_setup().expect("a wgpu adapter (lavapipe here)");
+    println!(
+        "adapter {:?}: shader-f16 {}",
+        setup.adapter.get_info().name,
+        setup.adapter.features().contains(wgpu::Features::SHADER_F16)
+    );
     let mut limits = setup.adapter.limits();
     limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(WEBGPU_MAX_BINDING);
     limits.max_buffer_size = limits.max_buffer_size.min(WEBGPU_MAX_BUFFER);

@@ -77,7 +77,7 @@ fn check_model(m: &str, backend: &str) {
     let enc = vlm.model.encode(pixels, &[last]);
     for (name, t) in [
         ("vision_pre_post_layernorm", enc.pre_ln.clone()),
-        ("vision_post_layernorm", enc.post_ln.clone()),
+        ("vision_post_layernorm", vlm.model.vision.post_layernorm.forward(enc.pre_ln.clone())),
         ("vision_last_attention_mean", enc.attentions[0].1.clone()),
         ("connector", enc.features.clone()),
     ] {
