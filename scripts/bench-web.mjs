@@ -7,7 +7,12 @@
 // page / native ratio of each. Run by hand; nothing here is a test.
 //
 //   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu | --webgpu-load] [--grid N]
-//                              [--tokens N] [--native-threads N] [--out FILE.json]
+//                              [--tokens N] [--native-threads N] [--runs N] [--wasm plain]
+//                              [--out FILE.json]
+//
+// Prefill and decode figures are medians of --runs (3) answers per keep ratio (natively, of as many
+// CLI runs; its load, encode and ranking are medians over all of them); the page's load, encode
+// and ranking happen once (the encode alone takes seconds to a minute).
 //
 // --webgpu-load measures WebGPU's load time and memory only (no answers: on a software adapter an
 // encode takes tens of minutes).
@@ -31,6 +36,9 @@ const CLI = opt('--cli', 'target/release/zoo-prune-web');
 const GRID = Number(opt('--grid', '1'));
 const TOKENS = Number(opt('--tokens', '16'));
 const NATIVE_THREADS = opt('--native-threads', '1');
+const RUNS = Number(opt('--runs', '3'));
+// --wasm plain: the page runs the build without SIMD (pkg/plain/), as a browser without SIMD would
+const WASM = opt('--wasm', null);
 const OUT = opt('--out', null);
 const WEBGPU = args.includes('--webgpu');
 const WEBGPU_LOAD = !WEBGPU && args.includes('--webgpu-load');
@@ -56,6 +64,13 @@ function serve() {
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
+
+const median = (v) => {
+  const x = v.filter((y) => y !== null && y !== undefined).sort((p, q) => p - q);
+  return x.length ? x[Math.floor(x.length / 2)] : null;
+};
+const medianOf = (rows) => Object.fromEntries(Object.keys(rows[0]).map((k) => [k, typeof rows[0][k] === 'number' || rows[0][k] === null
+  ? median(rows.map((r) => r[k])) : rows[0][k]]));
 
 // The CLI's figures for one keep ratio, from its stderr line (load, encode, ranking, prefill, decode).
 function nativeFigures(keep) {
@@ -83,12 +98,14 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`  [page error] ${e}`));
   const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend, grid: String(GRID), method: 'zoo', keep: '1', q: QUESTION });
+  if (WASM) q.set('wasm', WASM);
   const t0 = Date.now();
   await page.goto(`${base}/www/?${q}`);
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: TIMEOUT });
   const status = await page.textContent('#status');
   if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
-  const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend }));
+  const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
+    build: JSON.parse(document.getElementById('info').textContent || '{}').wasm_build }));
   console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
   const rows = [];
   if (loadOnly) {
@@ -103,17 +120,22 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
       s.value = String(r);
       s.dispatchEvent(new Event('input', { bubbles: true }));
     }, keep);
-    await page.waitForSelector('#ask:not([disabled])', { timeout: TIMEOUT });
-    const before = await page.evaluate(() => window.__zpw.state.timings);
-    await page.click('#ask');
-    await page.waitForFunction((prev) => {
-      const a = document.getElementById('answer').dataset.state;
-      const t = window.__zpw.state.timings;
-      return (!document.getElementById('error').hidden) || ((a === 'done' || a === 'done-empty') && t !== prev);
-    }, before, { timeout: TIMEOUT, polling: 200 });
-    const err = await page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
-    if (err) throw new Error(`the page failed at keep ${keep}: ${err}`);
-    const t = await page.evaluate(() => ({ ...window.__zpw.state.timings, wasm: window.__zpw.state.wasmBytes }));
+    const runs = [];
+    for (let j = 0; j < RUNS; j += 1) {
+      await page.waitForSelector('#ask:not([disabled])', { timeout: TIMEOUT });
+      const before = await page.evaluate(() => window.__zpw.state.timings);
+      await page.click('#ask');
+      await page.waitForFunction((prev) => {
+        const a = document.getElementById('answer').dataset.state;
+        const t = window.__zpw.state.timings;
+        return (!document.getElementById('error').hidden) || ((a === 'done' || a === 'done-empty') && t !== prev);
+      }, before, { timeout: TIMEOUT, polling: 200 });
+      const err = await page.evaluate(() => (document.getElementById('error').hidden ? null : document.getElementById('error').textContent));
+      if (err) throw new Error(`the page failed at keep ${keep}: ${err}`);
+      runs.push(await page.evaluate(() => ({ ...window.__zpw.state.timings, wasm: window.__zpw.state.wasmBytes })));
+    }
+    // encode and ranking happen in the first answer only
+    const t = { ...medianOf(runs), encode_ms: runs[0].encode_ms, rank_ms: runs[0].rank_ms, wasm: runs.at(-1).wasm };
     console.error(`  page (${backend}) keep ${keep}: first token ${t.first_token_ms?.toFixed(0)} ms, ${t.tokens_per_s?.toFixed(1)} tok/s, kept ${t.kept_tokens}`);
     rows.push(t);
   }
@@ -138,7 +160,9 @@ async function main() {
   const chromiumVersion = execFileSync(process.env.CHROMIUM || '/usr/bin/chromium', ['--version'], { encoding: 'utf8' }).trim();
   console.error(`native CLI (${NATIVE_THREADS} thread${NATIVE_THREADS === '1' ? '' : 's'}): warm-up run, then one per keep ratio`);
   nativeFigures(1);
-  const nat = KEEPS.map((k) => nativeFigures(k));
+  const nat = KEEPS.map((k) => medianOf(Array.from({ length: RUNS }, () => nativeFigures(k))));
+  // load, encode and ranking do not depend on the keep ratio: medians over every run
+  for (const f of ['load_ms', 'encode_ms', 'rank_ms']) nat[0][f] = median(nat.map((n) => n[f]));
   for (const [i, k] of KEEPS.entries()) console.error(`  native keep ${k}: first token ${fmt(nat[i].first_token_ms)} ms, ${fmt(nat[i].tokens_per_s, 1)} tok/s`);
   const server = await serve();
   const base = `http://127.0.0.1:${server.address().port}`;
@@ -156,8 +180,8 @@ async function main() {
   say(`# bench-web: the page (headless ${chromiumVersion}) against the native CLI, ${new Date().toISOString().slice(0, 10)}`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config + tokenizer, random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
-    `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most; ` +
-    `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread`);
+    `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most, medians of ${RUNS} answers per keep ratio; ` +
+    `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread, its ${backends.map((b) => pages[b].loaded.build).join('/')} build`);
   if (!WEBGPU && !webgpuLoad) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
   if (webgpuLoad) {
     say(`WebGPU (${webgpuLoad.loaded.backend}), load only: ${fmt(webgpuLoad.loaded.loadMs)} ms, wasm memory after load ${fmt(webgpuLoad.loaded.wasm / 1e6)} MB ` +
@@ -183,7 +207,7 @@ async function main() {
     })].join(' | ')} |`);
   }
   console.log(lines.join('\n'));
-  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, fileBytes, f32Bytes, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, fileBytes, f32Bytes, runs: RUNS, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
 }
 
 main().catch((e) => {

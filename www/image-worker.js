@@ -8,21 +8,25 @@
 //   (ok: null = the check itself failed, e.g. the wasm module did not load: the page goes on
 //   without it)
 
-import init, { check_image } from '../pkg/zoo_prune_web.js';
+import { loadPkg } from './wasm-pkg.js';
 
-let ready = null;
+let ready = null; // resolves to the package's module once its wasm is instantiated
 
 self.onmessage = async ({ data: { id, image } }) => {
+  let pkg;
   try {
-    ready = ready || init();
-    await ready;
+    ready = ready || loadPkg().then(async ({ mod }) => {
+      await mod.default();
+      return mod;
+    });
+    pkg = await ready;
   } catch (e) {
     ready = null;
     self.postMessage({ id, ok: null, message: `the image check could not start: ${e.message || e}` });
     return;
   }
   try {
-    self.postMessage({ id, ok: true, ...check_image(new Uint8Array(image)) });
+    self.postMessage({ id, ok: true, ...pkg.check_image(new Uint8Array(image)) });
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) {
       // the instance is dead: say so, and let the page start a new Worker for the next image

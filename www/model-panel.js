@@ -53,7 +53,9 @@ function newWorker(source) {
   };
   // ?maxbuf=N (tests only, with ?test=1) lowers the WebGPU adapter's largest buffer to N bytes
   const maxbuf = startParams.get('test') === '1' ? Number(startParams.get('maxbuf')) || undefined : undefined;
-  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf });
+  // ?wasm=plain (tests only) runs the build without SIMD, which browsers without it get
+  const build = startParams.get('test') === '1' ? startParams.get('wasm') || undefined : undefined;
+  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build });
   return w;
 }
 

@@ -3,7 +3,8 @@
 // imported by both sides, so that they cannot drift apart.
 //
 // Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?}   backend: a Backend value;
-//                   maxTensorBytes: lowers the adapter's largest buffer (tests)
+//                   maxTensorBytes: lowers the adapter's largest buffer (tests); build: 'plain' runs
+//                   the wasm build without SIMD (tests; wasm-pkg.js)
 //                   source = {kind: URL, base} | {kind: HUB, hub, name (owner/model)} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
@@ -14,7 +15,7 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, info, loadMs}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
 //                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model
 //                 {type: TILING, width, height, choices}

@@ -100,6 +100,7 @@ export function onWorkerMessage(m) {
         split_tensors: m.splits,
         hub_revision: m.revision,
         wasm_memory_after_load_bytes: m.wasmBytes,
+        wasm_build: m.wasmBuild,
       }, null, 2);
       fillMethods(m.info.methods || []);
       buildParams();

@@ -10,11 +10,14 @@
 //
 // The messages exchanged with the page, and what both sides share: protocol.js.
 
-import init, { WebModel, take_panic_message, check_fit } from '../pkg/zoo_prune_web.js';
+import { loadPkg } from './wasm-pkg.js';
 import {
   ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
 } from './protocol.js';
 
+// The wasm package's exports (wasm-pkg.js picks the build this browser runs) and which build it is.
+let pkg = null;
+let wasmBuild = null;
 let model = null;
 let wasmDead = false;
 let wasmExports = null; // what init() returned (its memory tells an out-of-memory abort)
@@ -66,7 +69,7 @@ const status = (text) => post({ type: FromWorker.STATUS, text });
 function errorText(e) {
   if (e instanceof WebAssembly.RuntimeError) {
     let panic = null;
-    try { panic = take_panic_message(); } catch (_) { /* instance unusable */ }
+    try { panic = pkg ? pkg.take_panic_message() : null; } catch (_) { /* instance unusable */ }
     wasmDead = true;
     // an allocation failure aborts without a panic message: the memory's size tells
     const mem = wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0;
@@ -356,10 +359,13 @@ async function chooseBackend(choice) {
   return { useWebgpu: true, gpu: a.gpu, reason: null };
 }
 
-async function load({ source, backend, maxTensorBytes: lowered }) {
+async function load({ source, backend, maxTensorBytes: lowered, build }) {
   const t0 = performance.now();
   status('loading the wasm module…');
-  wasmExports = await init();
+  const loaded = await loadPkg(build);
+  pkg = loaded.mod;
+  wasmBuild = loaded.build;
+  wasmExports = await pkg.default();
   const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
   const { useWebgpu, gpu, reason } = await chooseBackend(choice);
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
@@ -367,7 +373,7 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
   let splits = [];
   const f = await modelFiles(source, (config) => {
     // before the weights are downloaded: throws naming the tensor and the limit when one cannot fit
-    if (maxTensorBytes) splits = check_fit(config, maxTensorBytes);
+    if (maxTensorBytes) splits = pkg.check_fit(config, maxTensorBytes);
   });
   const [config, safetensors, tokenizer, preprocessor, generation] = [
     f['config.json'], f['model.safetensors'], f['tokenizer.json'], f['preprocessor_config.json'], f['generation_config.json'],
@@ -378,7 +384,7 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
   const headerLen = safetensors.length >= 8 ? Number(new DataView(safetensors.buffer, safetensors.byteOffset, 8).getBigUint64(0, true)) : 0;
   const head = safetensors.subarray(0, Math.min(safetensors.length, 8 + Math.min(headerLen, 100e6)));
   const read = (offset, length) => safetensors.subarray(offset, offset + length);
-  model = await WebModel.load(config, head, safetensors.length, read, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
+  model = await pkg.WebModel.load(config, head, safetensors.length, read, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
   const info = model.info();
   promptMethods = info.prompt_methods || [];
   post({
@@ -391,6 +397,7 @@ async function load({ source, backend, maxTensorBytes: lowered }) {
     splits: model.backend() === 'webgpu' ? splits : [],
     revision,
     wasmBytes: wasmMemory(),
+    wasmBuild,
     info,
     loadMs: performance.now() - t0,
   });

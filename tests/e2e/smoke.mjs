@@ -717,6 +717,8 @@ async function builtinModel(context, base) {
   } else {
     check('Backend Auto on a hardware adapter (or none) loads where it should', autoBackend === (fallbackAdapter === false ? 'webgpu' : 'cpu (flex)'), status);
   }
+  check('the page runs the SIMD build of the wasm package (every current browser validates WebAssembly SIMD)', details.wasm_build === 'simd',
+    String(details.wasm_build));
   check('Model details name the WebGPU adapter with shader-f16 and its buffer limits', fallbackAdapter === null
     || (details.webgpu_adapter && typeof details.webgpu_adapter.name === 'string' && typeof details.webgpu_adapter.shaderF16 === 'boolean'
       && details.webgpu_adapter.maxStorageBufferBindingSize > 0 && details.webgpu_adapter.maxBufferSize > 0), JSON.stringify(details.webgpu_adapter));
@@ -776,6 +778,7 @@ async function builtinModel(context, base) {
   }
   await p.close();
   if (fallbackAdapter !== null) await bufferLimits(context, base);
+  await plainBuild(context, base, scenes[0]);
 
   // a production load (no ?test=1): the test hooks are neither fetched nor defined
   const prod = await context.newPage();
@@ -789,6 +792,22 @@ async function builtinModel(context, base) {
     && !prodRequests.some((u) => u.endsWith('/test-hooks.js')) && (await prod.getAttribute('#status', 'data-state')) === 'ready',
     `${hooks}; ${prodRequests.filter((u) => u.startsWith('/www/')).join(' ')}`);
   await prod.close();
+}
+
+// The build without SIMD (pkg/plain/, for browsers without WebAssembly SIMD; ?wasm=plain, tests
+// only, asks for it): it loads the built-in model and answers the first scene as the CLI does.
+async function plainBuild(context, base, sc) {
+  const p = await context.newPage();
+  await p.goto(pageUrl(base, 'wasm=plain'));
+  await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  const details = JSON.parse((await p.textContent('#info')) || '{}');
+  await p.waitForFunction((f) => document.getElementById('image-name').textContent.includes(f), sc.file, { timeout: 30_000 });
+  const r = await askAndWait(p, { question: sc.question, ratio: 1 });
+  const want = cli(['answer', '--model', 'assets/builtin-model', '--image', `assets/scenes/${sc.file}`, '--prompt', sc.question,
+    '--max-new-tokens', String(MAX_NEW_TOKENS)]).trimEnd();
+  check('the plain build (no SIMD, for older browsers) loads and answers as the CLI', details.wasm_build === 'plain' && r.error === null
+    && r.answer === want, `${details.wasm_build}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
+  await p.close();
 }
 
 // A WebGPU device whose buffers are small (?maxbuf=, tests only, lowers the adapter's limit): on
@@ -1378,7 +1397,8 @@ async function main() {
       const wasm = await import('/pkg/zoo_prune_web.js');
       await wasm.default();
       const get = async (p) => new Uint8Array(await (await fetch(modelUrl + p)).arrayBuffer());
-      const m = await wasm.WebModel.load(await get('config.json'), await get('model.safetensors'),
+      const weights = await get('model.safetensors');
+      const m = await wasm.WebModel.load(await get('config.json'), weights, weights.length, (o, n) => weights.subarray(o, o + n),
         await get('tokenizer.json'), await get('preprocessor_config.json'), await get('generation_config.json'), false);
       const image = new Uint8Array(await (await fetch('/tests/fixtures/photo.png')).arrayBuffer());
       const msg = async (f) => { try { await f(); return null; } catch (e) { return String(e.message || e); } };
