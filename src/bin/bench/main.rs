@@ -11,9 +11,11 @@
 //!
 //!      cargo run --release --bin bench -- stages --model DIR [--torch PYTHON] [--threads N] ...
 //!
-//! 3. `write-checkpoint DIR`: a SmolVLM-256M-shaped model folder for scripts/bench-web.sh: the
-//!    published config.json, tokenizer and processor files (tests/fixtures/smolvlm-256m-instruct/)
-//!    and random bf16 weights in the hub's layout (513 MB).
+//! 3. `write-checkpoint DIR [--500m]`: a SmolVLM-256M-shaped model folder for scripts/bench-web.sh:
+//!    the published config.json, tokenizer and processor files (tests/fixtures/smolvlm-256m-instruct/)
+//!    and random bf16 weights in the hub's layout (513 MB). `--500m`: SmolVLM-500M's decoder sizes
+//!    in that config (hidden 960, intermediate 2560, 32 layers, 15 heads, 5 KV heads; the same
+//!    vision encoder, tokenizer and processor: ../shared's SOURCE.md), about 1.02 GB.
 //!
 //! Medians of N runs (default 3) after one warm-up. Every timer ends with a readback so the device
 //! work is inside it.
@@ -56,18 +58,26 @@ fn sync<const D: usize>(t: Tensor<D>) {
 }
 
 /// The published SmolVLM-256M-Instruct files (weights excepted) and random bf16 weights in `dir`.
-fn write_checkpoint(dir: &std::path::Path) {
+fn write_checkpoint(dir: &std::path::Path, smolvlm_500m: bool) {
     let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smolvlm-256m-instruct");
     std::fs::create_dir_all(dir).unwrap();
     for f in ["config.json", "tokenizer.json", "preprocessor_config.json", "generation_config.json"] {
         std::fs::copy(published.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
+    if smolvlm_500m {
+        let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let t = &mut c["text_config"];
+        for (k, v) in [("hidden_size", 960), ("intermediate_size", 2560), ("num_hidden_layers", 32), ("num_attention_heads", 15), ("num_key_value_heads", 5)] {
+            t[k] = v.into();
+        }
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    }
     let cfg = zoo_prune_web::Idefics3Config::from_json(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     let t = Instant::now();
     let bytes = random_checkpoint(&cfg, 0);
     std::fs::write(dir.join("model.safetensors"), &bytes).unwrap();
-    eprintln!("{}: published SmolVLM-256M-Instruct config + tokenizer, random bf16 weights ({} bytes) in {:.1} s",
-        dir.display(), bytes.len(), t.elapsed().as_secs_f64());
+    eprintln!("{}: published SmolVLM-256M-Instruct config{} + tokenizer, random bf16 weights ({} bytes) in {:.1} s",
+        dir.display(), if smolvlm_500m { " with SmolVLM-500M's decoder sizes" } else { "" }, bytes.len(), t.elapsed().as_secs_f64());
 }
 
 fn main() {
@@ -76,8 +86,8 @@ fn main() {
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("write-checkpoint") {
-        let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("usage: bench write-checkpoint DIR"));
-        write_checkpoint(&dir);
+        let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("usage: bench write-checkpoint DIR [--500m]"));
+        write_checkpoint(&dir, std::env::args().nth(3).as_deref() == Some("--500m"));
         return;
     }
     let mut backend = "flex".to_string();
