@@ -18,7 +18,7 @@
 // encode takes tens of minutes).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, createReadStream, openSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -179,7 +179,9 @@ async function main() {
   const say = (s) => lines.push(s);
   say(`# bench-web: the page (headless ${chromiumVersion}) against the native CLI, ${new Date().toISOString().slice(0, 10)}`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0].model}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config + tokenizer, random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
+  const tc = JSON.parse(readFileSync(path.join(ROOT, MODEL, 'config.json'), 'utf8')).text_config || {};
+  say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config and tokenizer, decoder hidden ${tc.hidden_size} x ${tc.num_hidden_layers} layers, ` +
+    `random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
     `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most, medians of ${RUNS} answers per keep ratio; ` +
     `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread, its ${backends.map((b) => pages[b].loaded.build).join('/')} build`);
   if (!WEBGPU && !webgpuLoad) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
