@@ -34,7 +34,6 @@ let encodedQuestion = null;
 let encoding = null; // the parsed JSON of WebModel.encode
 let rankKey = null; // rankingKey of the ranking held (protocol.js)
 let promptMethods = []; // the model's info.prompt_methods: the methods whose ranking reads the question
-let revision = null; // {repo, sha}: the commit a hub model was downloaded at
 
 const post = (msg) => self.postMessage(msg);
 // The wasm instance's memory: it only grows, so its size is the peak so far (a load's, an encode's).
@@ -72,7 +71,7 @@ function errorText(e) {
     try { panic = pkg ? pkg.take_panic_message() : null; } catch (_) { /* instance unusable */ }
     wasmDead = true;
     // an allocation failure aborts without a panic message: the memory's size tells
-    const mem = wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0;
+    const mem = wasmMemory();
     const full = !panic && mem > 3.5 * 2 ** 30 ? `; out of memory: the wasm memory had grown to ${(mem / 2 ** 30).toFixed(2)} GiB of its 4 GiB` : '';
     return `internal error (the model code crashed: ${panic || e.message}${full}${gpuError ? `; last ${gpuError}` : ''})`;
   }
@@ -261,10 +260,12 @@ async function fetchBytes(url, required) {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-// The model's files as bytes, in WebModel.load's order. `onConfig(bytes)` runs once config.json is
-// in, before the weights are fetched (it may throw: nothing more is downloaded).
+// The model's files as bytes, and for a hub model the commit they come from ({repo, sha}).
+// `onConfig(bytes)` runs once config.json is in, before the weights are fetched (it may throw:
+// nothing more is downloaded).
 async function modelFiles(source, onConfig) {
   const got = {};
+  let revision = null;
   const configDone = () => {
     if (!got['config.json']) throw new Error('config.json is missing');
     onConfig(got['config.json']);
@@ -314,7 +315,7 @@ async function modelFiles(source, onConfig) {
   for (const file of REQUIRED_FILES) {
     if (!got[file]) throw new Error(`${file} is missing`);
   }
-  return got;
+  return { files: got, revision };
 }
 
 // Asks for a WebGPU adapter before Rust does: which adapter WebGPU would run on, whether it is a
@@ -371,7 +372,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build }) {
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
   let splits = [];
-  const f = await modelFiles(source, (config) => {
+  const { files: f, revision } = await modelFiles(source, (config) => {
     // before the weights are downloaded: throws naming the tensor and the limit when one cannot fit
     if (maxTensorBytes) splits = pkg.check_fit(config, maxTensorBytes);
   });

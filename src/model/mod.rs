@@ -55,25 +55,19 @@ pub struct EncodedTiles {
 }
 
 impl Idefics3 {
-    /// Loads `config.json` + `model.safetensors` bytes (the hub's files, unchanged).
+    /// Loads `config.json` + `model.safetensors` bytes (the hub's files, unchanged), no device limit.
     pub fn load(config: &Idefics3Config, safetensors: &[u8], device: &Device) -> Result<Self> {
-        Self::load_with(config, safetensors, device, &LoadOptions::default())
-    }
-
-    /// [`Self::load`] for a device whose buffers hold at most `opts.max_tensor_bytes`: the
-    /// vocabulary matrices are split (see [`vocab`]); any other tensor too large is an error
-    /// ([`tensors::device_fit`]) before a weight is read.
-    pub fn load_with(config: &Idefics3Config, safetensors: &[u8], device: &Device, opts: &LoadOptions) -> Result<Self> {
-        opts.check_fit(config)?;
-        Self::load_from(config, WeightMap::new(safetensors)?, device, opts)
+        Self::load_from(config, WeightMap::new(safetensors)?, device, &LoadOptions::default())
     }
 
     /// The model from `w` (a whole file's bytes, or a reader of its byte ranges), checked against
-    /// the tensors `config` describes first; every tensor read must be used.
+    /// the tensors `config` describes first; every tensor read must be used. With
+    /// `opts.max_tensor_bytes` the vocabulary matrices are split (see [`vocab`]); whether every
+    /// other tensor fits is the caller's check, before the weights are read (`LoadOptions::check_fit`).
     pub fn load_from(config: &Idefics3Config, w: WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
         Self::check_prefix(&w)?;
         w.check(&tensors::checkpoint_tensors(config))?;
-        let model = Self::from_weights_with(config, &w, device, opts)?;
+        let model = Self::from_weights(config, &w, device, opts)?;
         w.finish()?;
         Ok(model)
     }
@@ -94,11 +88,7 @@ impl Idefics3 {
         Ok(())
     }
 
-    pub fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device) -> Result<Self> {
-        Self::from_weights_with(config, w, device, &LoadOptions::default())
-    }
-
-    fn from_weights_with(config: &Idefics3Config, w: &WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
+    fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
         Self::check_prefix(w)?;
         Ok(Self {
             vision: VisionTransformer::load(w, "model.vision_model", &config.vision_config, device)?,

@@ -30,11 +30,6 @@ pub fn rows_per_block(name: &str, vocab: usize, hidden: usize, max_bytes: Option
 }
 
 impl VocabMatrix {
-    /// One block: the matrix as it is.
-    pub fn from_tensor(t: Tensor<2>) -> Self {
-        Self { blocks: vec![Param::from_tensor(t)] }
-    }
-
     /// `name` ([vocab, hidden] in the file) in blocks of at most `max_bytes` of f32 each, each block
     /// converted and uploaded on its own.
     pub fn load(
