@@ -7,7 +7,7 @@
 // page / native ratio of each. Run by hand; nothing here is a test.
 //
 //   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu | --webgpu-load] [--grid N]
-//                              [--tokens N] [--native-threads N] [--runs N] [--wasm plain]
+//                              [--tokens N] [--threads N] [--native-threads N] [--runs N] [--wasm plain]
 //                              [--out FILE.json]
 //
 // Prefill and decode figures are medians of --runs (3) answers per keep ratio (natively, of as many
@@ -35,10 +35,13 @@ const MODEL = opt('--model', 'target/bench-web-256m');
 const CLI = opt('--cli', 'target/release/zoo-prune-web');
 const GRID = Number(opt('--grid', '1'));
 const TOKENS = Number(opt('--tokens', '16'));
-const NATIVE_THREADS = opt('--native-threads', '1');
+// --threads N: the page's CPU path on N threads (the threaded build on a cross-origin isolated page;
+// 1: the one-thread SIMD build); the CLI on as many unless --native-threads says otherwise
+const THREADS = Number(opt('--threads', '1'));
+const NATIVE_THREADS = opt('--native-threads', String(THREADS));
 const RUNS = Number(opt('--runs', '3'));
 // --wasm plain: the page runs the build without SIMD (pkg/plain/), as a browser without SIMD would
-const WASM = opt('--wasm', null);
+const WASM = opt('--wasm', THREADS > 1 ? null : 'simd');
 const OUT = opt('--out', null);
 const WEBGPU = args.includes('--webgpu');
 const WEBGPU_LOAD = !WEBGPU && args.includes('--webgpu-load');
@@ -51,6 +54,9 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'applic
   '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
 function serve() {
   const server = http.createServer((req, res) => {
+    // cross-origin isolated, as scripts/serve.sh serves it: what the threaded build needs
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     try {
       let file = path.join(ROOT, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
       if (!file.startsWith(ROOT)) throw new Error('outside');
@@ -99,13 +105,15 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
   page.on('pageerror', (e) => console.error(`  [page error] ${e}`));
   const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend, grid: String(GRID), method: 'zoo', keep: '1', q: QUESTION });
   if (WASM) q.set('wasm', WASM);
+  if (THREADS > 1) q.set('threads', String(THREADS));
   const t0 = Date.now();
   await page.goto(`${base}/www/?${q}`);
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: TIMEOUT });
   const status = await page.textContent('#status');
   if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
   const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
-    build: JSON.parse(document.getElementById('info').textContent || '{}').wasm_build }));
+    build: JSON.parse(document.getElementById('info').textContent || '{}').wasm_build,
+    threads: JSON.parse(document.getElementById('info').textContent || '{}').cpu_threads }));
   console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
   const rows = [];
   if (loadOnly) {
@@ -183,7 +191,7 @@ async function main() {
   say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config and tokenizer, decoder hidden ${tc.hidden_size} x ${tc.num_hidden_layers} layers, ` +
     `random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
     `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most, medians of ${RUNS} answers per keep ratio; ` +
-    `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's wasm on one thread, its ${backends.map((b) => pages[b].loaded.build).join('/')} build`);
+    `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's ${backends.map((b) => `${b} on its ${pages[b].loaded.build} build, ${pages[b].loaded.threads} thread(s)`).join('; ')}`);
   if (!WEBGPU && !webgpuLoad) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
   if (webgpuLoad) {
     say(`WebGPU (${webgpuLoad.loaded.backend}), load only: ${fmt(webgpuLoad.loaded.loadMs)} ms, wasm memory after load ${fmt(webgpuLoad.loaded.wasm / 1e6)} MB ` +

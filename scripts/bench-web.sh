@@ -3,7 +3,7 @@
 # SmolVLM-256M-shaped checkpoint (the published config + tokenizer, random bf16 weights made by the
 # bench bin: no torch needed). Run by hand; CI does not.
 #
-#   scripts/bench-web.sh [--webgpu] [--grid N] [--tokens N] [--native-threads N] [--out FILE.json]
+#   scripts/bench-web.sh [--webgpu] [--grid N] [--tokens N] [--threads N] [--native-threads N] [--out FILE.json]
 #
 # --webgpu also measures the page on WebGPU (on a software adapter such as SwiftShader: tens of
 # minutes per tile). Env: BENCH_WEB_MODEL (default target/bench-web-256m; a missing folder is

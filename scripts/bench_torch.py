@@ -7,6 +7,8 @@ checkpoint, timing the same stages the same way. Prints one JSON object on stdou
 Stages (each the median of --runs runs after one warm-up; CUDA work is synchronised inside the timer):
   encode      vision_model on one tile [1, 3, S, S] (embeddings, encoder, post_layernorm)
   connector   pixel shuffle + Linear on one tile's states
+  matmul      the encoder's fc1 product alone: [1, patches, d] @ [d, intermediate]
+  attention   the encoder's attention alone: SDPA over one tile's patches, every head
   zoo         ZOO-Prune sensitivity of every visual token of --tiles tiles, m 64: the closed-form
               LayerNorm Jacobian-vector product that zoo-prune-web uses (src/prune/zoo.rs ln_jvp),
               one tile at a time, written in torch
@@ -96,6 +98,15 @@ def main():
             a.runs, lambda: vision(pixel_values=px, patch_attention_mask=mask).last_hidden_state, sync)
         feats = vision(pixel_values=px, patch_attention_mask=mask).last_hidden_state
         res["connector_ms"] = median_ms(a.runs, lambda: connector(feats), sync)
+
+        # two kernels of the encoder, alone: fc1's matmul [patches, d] x [d, 4d] and attention over
+        # one tile's patches (every head), to tell where an encode's time goes
+        n_p, d_v, heads = side * side, vc.hidden_size, vc.num_attention_heads
+        xm = torch.randn(1, n_p, d_v, generator=g).to(dev)
+        wm = torch.randn(d_v, vc.intermediate_size, generator=g).to(dev)
+        res["matmul_ms"] = median_ms(a.runs, lambda: xm @ wm, sync)
+        qkv = [torch.randn(1, heads, n_p, d_v // heads, generator=g).to(dev) for _ in range(3)]
+        res["attention_ms"] = median_ms(a.runs, lambda: torch.nn.functional.scaled_dot_product_attention(*qkv), sync)
 
         # ZOO: the closed-form JVP of post_layernorm + connector Linear, per tile (as zoo.rs)
         pre_ln = torch.randn(a.tiles, side * side, vc.hidden_size, generator=g).to(dev)

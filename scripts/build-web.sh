@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Builds the browser package in two builds, which www/wasm-pkg.js chooses from at run time:
-#   pkg/        WebAssembly SIMD (+simd128: gemm's and burn-flex's vector kernels), opt-level 3
-#               (profile wasm-fast): what every current browser runs;
-#   pkg/plain/  no SIMD, opt-level "z" (profile wasm-release): for a browser without SIMD.
-# ZPW_WASM=simd or ZPW_WASM=plain builds only that one (the other is left as it is).
-# Installs what it needs when missing: the wasm32 target and wasm-bindgen-cli (the exact version of
-# the wasm-bindgen crate in Cargo.toml). No wasm-opt: Debian's binaryen breaks wasm-bindgen's output.
+# Builds the browser package in three builds, which www/wasm-pkg.js chooses from at run time:
+#   pkg/          WebAssembly SIMD (+simd128: gemm's and burn-flex's vector kernels), opt-level 3
+#                 (profile wasm-fast), one thread, WebGPU and the CPU: what every current browser runs;
+#   pkg/threads/  the same with threads: std rebuilt with atomics on a pinned nightly (build-std),
+#                 burn's CPU kernels on a rayon pool of Web Workers (wasm-bindgen-rayon); the CPU
+#                 only (no wgpu: threads only serve the CPU path); for cross-origin isolated pages;
+#   pkg/plain/    no SIMD, opt-level "z" (profile wasm-release), one thread, the CPU only (a browser
+#                 without SIMD has no WebGPU either).
+# ZPW_WASM=simd, threads or plain builds only that one (the others are left as they are).
+# Installs what it needs when missing: the wasm32 target, the pinned nightly with rust-src and its
+# wasm32 target, and wasm-bindgen-cli (the exact version of the wasm-bindgen crate in Cargo.toml).
+# No wasm-opt: Debian's binaryen breaks wasm-bindgen's output.
 #
 # Env: CARGO_BUILD_JOBS (cargo's own), CARGO_TARGET_DIR (default target/), ZPW_WASM.
 set -euo pipefail
@@ -13,6 +18,7 @@ cd "$(dirname "$0")/.."
 
 WB_VERSION=0.2.130   # = the `wasm-bindgen = "=0.2.130"` pin in Cargo.toml
 TARGET=wasm32-unknown-unknown
+. scripts/nightly.sh   # NIGHTLY, ensure_nightly: the threaded build's pinned toolchain
 
 if ! rustup target list --installed | grep -qx "$TARGET"; then
   echo "build-web: adding the $TARGET target"
@@ -28,14 +34,21 @@ fi
 # for older getrandom versions in the tree and is what burn's web examples use.
 BASE_FLAGS="${RUSTFLAGS:-} --cfg getrandom_backend=\"wasm_js\" --cfg web_sys_unstable_apis"
 
-# build NAME PROFILE OUT_DIR EXTRA_RUSTFLAGS [cargo args...]
+# build NAME TOOLCHAIN(default: rustup's default) PROFILE OUT_DIR EXTRA_RUSTFLAGS LINK_ARGS [cargo args...]
+# LINK_ARGS go to this crate's own compile only (cargo rustc), where the module is linked: the
+# dependencies are built alike with or without them.
 build() {
-  local name=$1 profile=$2 out=$3 flags=$4
-  shift 4
+  local name=$1 toolchain=$2 profile=$3 out=$4 flags=$5 link=$6
+  shift 6
   local start
   start=$(date +%s)
+  local tc=()
+  if [ "$toolchain" != default ]; then tc=("+$toolchain"); fi
+  local extra=()
+  for a in $link; do extra+=(-C "link-arg=$a"); done
   # --no-default-features: the page library only (no scenes, training, evaluation or tooling)
-  RUSTFLAGS="$BASE_FLAGS $flags" cargo build --lib --no-default-features --target "$TARGET" --profile "$profile" "$@"
+  RUSTFLAGS="$BASE_FLAGS $flags" cargo "${tc[@]}" rustc --lib --no-default-features --target "$TARGET" --profile "$profile" "$@" \
+    -- "${extra[@]}"
   local wasm="${CARGO_TARGET_DIR:-target}/$TARGET/$profile/zoo_prune_web.wasm"
   rm -rf "$out.new"
   wasm-bindgen --target web --out-dir "$out.new" "$wasm"
@@ -45,16 +58,29 @@ build() {
   echo "build-web: $name build: zoo_prune_web_bg.wasm $raw bytes ($((raw / 1024)) KiB), gzip -9 $gz bytes ($((gz / 1024)) KiB); $(( $(date +%s) - start )) s"
 }
 
-WHICH="${ZPW_WASM:-both}"
+WHICH="${ZPW_WASM:-all}"
+if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then ensure_nightly; fi
+
 mkdir -p pkg
-if [ "$WHICH" = both ] || [ "$WHICH" = plain ]; then
-  build plain wasm-release pkg/plain ""
+if [ "$WHICH" = all ] || [ "$WHICH" = plain ]; then
+  build plain default wasm-release pkg/plain "" ""
 fi
-if [ "$WHICH" = both ] || [ "$WHICH" = simd ]; then
-  build simd wasm-fast pkg/simd "-C target-feature=+simd128" --features wasm-simd
+if [ "$WHICH" = all ] || [ "$WHICH" = simd ]; then
+  build simd default wasm-fast pkg/simd "-C target-feature=+simd128" "" --features wasm-simd,webgpu
 fi
-# pkg/ holds the SIMD build at its top and the plain one in pkg/plain/
+if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then
+  # atomics + bulk-memory + mutable-globals: what a shared memory and std's threads need. Linked
+  # as wasm-bindgen's threads support expects: a shared memory, imported (each thread instantiates
+  # the module on the same memory), that may grow to 4 GiB (SmolVLM-500M on the CPU needs 2.2 GB),
+  # and the TLS symbols through which wasm-bindgen gives each thread its own statics.
+  build threads "$NIGHTLY" wasm-fast pkg/threads \
+    "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296" \
+    "--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base" \
+    --features wasm-simd,wasm-threads -Z build-std=panic_abort,std
+fi
+# pkg/ holds the SIMD build at its top, the others in pkg/threads/ and pkg/plain/
 if [ -d pkg/plain.new ]; then rm -rf pkg/plain && mv pkg/plain.new pkg/plain; fi
+if [ -d pkg/threads.new ]; then rm -rf pkg/threads && mv pkg/threads.new pkg/threads; fi
 if [ -d pkg/simd.new ]; then
   find pkg -maxdepth 1 -type f -delete
   mv pkg/simd.new/* pkg/ && rmdir pkg/simd.new

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian machine (idempotent):
-# lavapipe (Vulkan on the CPU, for native wgpu tests), Chromium (browser tests), the wasm target
+# lavapipe (Vulkan on the CPU, for native wgpu tests), Chromium (browser tests), the wasm target,
+# the pinned nightly with rust-src and its wasm target (the threaded wasm build: scripts/nightly.sh)
 # and wasm-bindgen-cli 0.2.130 (must equal the wasm-bindgen crate version in Cargo.lock).
 set -euo pipefail
 SUDO=""
@@ -19,6 +20,9 @@ fi
 if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
+
+. "$(dirname "$0")/nightly.sh"
+ensure_nightly
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "0.2.130" ]; then
   echo "setup: cargo install wasm-bindgen-cli 0.2.130 (about 3 minutes)"

@@ -3,6 +3,7 @@
 
 use burn::tensor::Device;
 
+#[cfg(any(not(target_family = "wasm"), feature = "webgpu"))]
 use crate::error::{Error, Result};
 
 pub const NATIVE_BACKENDS: &[&str] = &["flex", "wgpu"];
@@ -10,7 +11,7 @@ pub const NATIVE_BACKENDS: &[&str] = &["flex", "wgpu"];
 /// The native wgpu device and its largest buffer (min(max_storage_buffer_binding_size,
 /// max_buffer_size): what cubecl caps a buffer at), initialised once per process (burn refuses a
 /// second init).
-#[cfg(not(target_family = "wasm"))]
+#[cfg(all(not(target_family = "wasm"), feature = "webgpu"))]
 fn native_wgpu() -> Result<(Device, u64)> {
     use std::sync::OnceLock;
     static WGPU: OnceLock<std::result::Result<(Device, u64), String>> = OnceLock::new();
@@ -28,6 +29,7 @@ fn native_wgpu() -> Result<(Device, u64)> {
 pub fn native_device(name: &str) -> Result<Device> {
     match name {
         "flex" | "cpu" => Ok(Device::flex()),
+        #[cfg(feature = "webgpu")]
         "wgpu" => native_wgpu().map(|(d, _)| d),
         other => Err(Error::Device(format!(
             "unknown backend {other:?}; choose one of {NATIVE_BACKENDS:?}"
@@ -39,10 +41,16 @@ pub fn native_device(name: &str) -> Result<Device> {
 /// cannot hold SmolVLM-500M's vocabulary matrices in one).
 #[cfg(not(target_family = "wasm"))]
 pub fn native_load_options(name: &str) -> Result<crate::LoadOptions> {
-    Ok(crate::LoadOptions { max_tensor_bytes: if name == "wgpu" { Some(native_wgpu()?.1) } else { None } })
+    #[cfg(feature = "webgpu")]
+    if name == "wgpu" {
+        return Ok(crate::LoadOptions { max_tensor_bytes: Some(native_wgpu()?.1) });
+    }
+    let _ = name;
+    Ok(crate::LoadOptions { max_tensor_bytes: None })
 }
 
 /// The WebGPU device in a browser (or a Worker).
+#[cfg(feature = "webgpu")]
 pub async fn webgpu_device() -> Result<Device> {
     Device::wgpu_options()
         .init_async()
@@ -55,21 +63,27 @@ pub async fn webgpu_device() -> Result<Device> {
 /// "cpu (flex)", and why the CPU is used when it is.
 #[cfg(target_family = "wasm")]
 pub async fn browser_device(prefer_webgpu: bool) -> (Device, &'static str, Option<String>) {
-    use std::cell::RefCell;
-    thread_local! {
-        static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
-    }
     if !prefer_webgpu {
         return (Device::flex(), "cpu (flex)", Some("WebGPU not requested".into()));
     }
-    if let Some(d) = WEBGPU.with(|d| d.borrow().clone()) {
-        return (d, "webgpu", None);
-    }
-    match webgpu_device().await {
-        Ok(d) => {
-            WEBGPU.with(|c| *c.borrow_mut() = Some(d.clone()));
-            (d, "webgpu", None)
+    #[cfg(feature = "webgpu")]
+    {
+        use std::cell::RefCell;
+        thread_local! {
+            static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
         }
-        Err(e) => (Device::flex(), "cpu (flex)", Some(e.to_string())),
+        if let Some(d) = WEBGPU.with(|d| d.borrow().clone()) {
+            return (d, "webgpu", None);
+        }
+        match webgpu_device().await {
+            Ok(d) => {
+                WEBGPU.with(|c| *c.borrow_mut() = Some(d.clone()));
+                (d, "webgpu", None)
+            }
+            Err(e) => (Device::flex(), "cpu (flex)", Some(e.to_string())),
+        }
     }
+    // the plain and threaded builds (scripts/build-web.sh) are CPU-only
+    #[cfg(not(feature = "webgpu"))]
+    (Device::flex(), "cpu (flex)", Some("this wasm build has no WebGPU".into()))
 }

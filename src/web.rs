@@ -41,6 +41,12 @@ pub fn take_panic_message() -> Option<String> {
     LAST_PANIC.lock().ok().and_then(|mut p| p.take())
 }
 
+/// The threaded build's `initThreadPool(n)` (wasm-bindgen-rayon): starts n Web Workers sharing this
+/// module's memory as rayon's pool, so flex's kernels run on n threads. Only in the build made with
+/// the `wasm-threads` feature, which needs a cross-origin isolated page (SharedArrayBuffer).
+#[cfg(feature = "wasm-threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 fn js(e: Error) -> JsError {
     JsError::new(&e.to_string())
 }

@@ -13,6 +13,7 @@
 //   model-panel.js   the model Workers, hub / local loading, the model cache
 //   worker-link.js   what is sent to the active Worker and what its messages do
 //   test-hooks.js    window.__zpw for the e2e suite, loaded only with ?test=1
+//   coi.js           cross-origin isolation (for the threaded wasm build) where the server gives none
 
 import { onRender } from './state.js';
 import { setStatus } from './ui.js';
@@ -24,6 +25,7 @@ import { initTable } from './table.js';
 import { buildSamples, firstImage, initIntake } from './intake.js';
 import { initialSource, startWorker, listCache, initModelPanel } from './model-panel.js';
 import { onWorkerMessage, prepare, requestCompare, initWorkerLink } from './worker-link.js';
+import { ensureIsolated } from './coi.js';
 
 // what render() redraws, in this order
 onRender(drawOverlay);
@@ -39,6 +41,9 @@ initWorkerLink();
 
 // before anything runs, so that the suite finds them from the first message on
 if (startParams.get('test') === '1') await import('./test-hooks.js');
+
+// before the model Worker starts: whether this page is isolated decides which wasm build it gets
+await ensureIsolated();
 
 readUrl();
 buildSamples();

@@ -53,9 +53,12 @@ function newWorker(source) {
   };
   // ?maxbuf=N (tests only, with ?test=1) lowers the WebGPU adapter's largest buffer to N bytes
   const maxbuf = startParams.get('test') === '1' ? Number(startParams.get('maxbuf')) || undefined : undefined;
-  // ?wasm=plain (tests only) runs the build without SIMD, which browsers without it get
+  // ?wasm=plain|simd (tests only) runs that build (plain: without SIMD, which browsers without it
+  // get; simd: the one-thread SIMD build even where threads could run)
   const build = startParams.get('test') === '1' ? startParams.get('wasm') || undefined : undefined;
-  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build });
+  // ?threads=N (tests only) sizes the threaded build's pool (default: navigator.hardwareConcurrency)
+  const threads = startParams.get('test') === '1' ? Number(startParams.get('threads')) || undefined : undefined;
+  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build, threads });
   return w;
 }
 

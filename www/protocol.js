@@ -2,9 +2,9 @@
 // tells a current ranking, the keep-ratio budget, and the model files with their cache. One copy,
 // imported by both sides, so that they cannot drift apart.
 //
-// Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?}   backend: a Backend value;
-//                   maxTensorBytes: lowers the adapter's largest buffer (tests); build: 'plain' runs
-//                   the wasm build without SIMD (tests; wasm-pkg.js)
+// Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?, build?, threads?}   backend: a Backend value;
+//                   maxTensorBytes: lowers the adapter's largest buffer (tests); build: a wasm-pkg.js
+//                   Build to run (tests); threads: the threaded build's pool size (tests)
 //                   source = {kind: URL, base} | {kind: HUB, hub, name (owner/model)} | {kind: FILES, files: {name: File}}
 //                 {type: TILING, width, height}    the grid and tokens of every tiling choice
 //                 {type: PREPARE, id, input}       encode if stale, rank if stale
@@ -15,9 +15,10 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, threads, info, loadMs}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
-//                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model
+//                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model;
+//                   wasmBuild: wasm-pkg.js's Build; threads: the CPU backend's thread count
 //                 {type: TILING, width, height, choices}
 //                 {type: ENCODE_PROGRESS, id, done, total}   after each encoded tile
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}

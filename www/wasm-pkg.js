@@ -1,19 +1,43 @@
-// Which build of the wasm package this browser runs (imported by both Workers): the one with
-// WebAssembly SIMD (pkg/: 128-bit vector kernels in gemm and burn's CPU backend, built for speed)
-// wherever SIMD validates, which is every current browser; else the plain build (pkg/plain/, no
-// SIMD, built for size). A module that holds one SIMD instruction fails to compile without SIMD,
-// so the choice is made before loading, by validating a tiny module that uses one.
+// Which build of the wasm package runs here (imported by both Workers). scripts/build-web.sh makes
+// three:
+//   pkg/          WebAssembly SIMD (128-bit vector kernels in gemm and burn's CPU backend, built
+//                 for speed), one thread, WebGPU and the CPU: what every current browser runs;
+//   pkg/threads/  SIMD and threads (std rebuilt with atomics, burn's CPU kernels on a rayon pool of
+//                 Web Workers), the CPU only: the CPU path on a cross-origin isolated page, which
+//                 is what SharedArrayBuffer needs (serve.sh sends the headers; on a static host
+//                 coi.js adds them through a service worker);
+//   pkg/plain/    no SIMD, one thread, the CPU only, built for size: a browser without SIMD (such
+//                 a browser has no WebGPU either).
+// A module that holds one SIMD instruction fails to compile without SIMD, so the choice is made
+// before loading, by validating a tiny module that uses one.
 
 // (module (func (result v128) i32.const 0 i8x16.splat i8x16.popcnt)): wasm-feature-detect's probe
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
 
-export const Build = Object.freeze({ SIMD: 'simd', PLAIN: 'plain' });
+export const Build = Object.freeze({ SIMD: 'simd', THREADS: 'simd+threads', PLAIN: 'plain' });
+
+const PATHS = {
+  [Build.SIMD]: '../pkg/zoo_prune_web.js',
+  [Build.THREADS]: '../pkg/threads/zoo_prune_web.js',
+  [Build.PLAIN]: '../pkg/plain/zoo_prune_web.js',
+};
 
 export const hasSimd = () => typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 
-// The package's module for `wanted` (a Build, or undefined: the best this browser runs).
-export async function loadPkg(wanted) {
-  const build = wanted === Build.PLAIN || !hasSimd() ? Build.PLAIN : Build.SIMD;
-  const mod = await import(build === Build.SIMD ? '../pkg/zoo_prune_web.js' : '../pkg/plain/zoo_prune_web.js');
-  return { build, mod };
+// Threads need a shared wasm memory, which browsers give only to a cross-origin isolated page.
+export const canThread = () => hasSimd() && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+
+// The build to run: `wanted` (a Build, tests only) if this browser can run it, else the fastest it
+// can for `cpu` (the model runs on burn's CPU backend, where threads help; WebGPU needs pkg/).
+export function pickBuild({ cpu, wanted } = {}) {
+  if (!hasSimd() || wanted === Build.PLAIN) return Build.PLAIN;
+  if (wanted === Build.SIMD) return Build.SIMD;
+  return cpu && canThread() ? Build.THREADS : Build.SIMD;
+}
+
+// The package's module for `build` (pickBuild's answer, or undefined: the best one-thread build).
+export async function loadPkg(build) {
+  const b = build || (hasSimd() ? Build.SIMD : Build.PLAIN);
+  const mod = await import(PATHS[b]);
+  return { build: b, mod };
 }

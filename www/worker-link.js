@@ -86,11 +86,15 @@ export function onWorkerMessage(m) {
       state.tiling = null;
       el.reloadBox.hidden = true;
       let line = readyLine();
-      if (m.backend !== 'webgpu' && m.fallbackReason) line += ` (on the CPU: ${m.fallbackReason})`;
+      if (m.backend !== 'webgpu' && m.fallbackReason) {
+        line += ` (on the CPU${m.threads > 1 ? `, ${m.threads} threads` : ', one thread'}: ${m.fallbackReason})`;
+      }
       if (m.revision) line += ` · hub commit ${m.revision.sha.slice(0, 7)}`;
       if (m.splits && m.splits.length) line += ` (split to fit this GPU's buffers: ${m.splits.map((x) => `${x.name} in ${x.blocks}`).join(', ')})`;
       setStatus(line, 'ready');
       el.status.dataset.backend = m.backend;
+      el.status.dataset.wasmBuild = m.wasmBuild;
+      el.status.dataset.threads = String(m.threads);
       el.modelSummary.textContent = `${state.source.label} · ${m.backend === 'webgpu' ? 'WebGPU' : 'CPU'}`;
       // Model details: the model, and the device it runs on
       el.info.textContent = JSON.stringify({
@@ -101,6 +105,7 @@ export function onWorkerMessage(m) {
         hub_revision: m.revision,
         wasm_memory_after_load_bytes: m.wasmBytes,
         wasm_build: m.wasmBuild,
+        cpu_threads: m.threads,
       }, null, 2);
       fillMethods(m.info.methods || []);
       buildParams();

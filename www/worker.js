@@ -10,7 +10,7 @@
 //
 // The messages exchanged with the page, and what both sides share: protocol.js.
 
-import { loadPkg } from './wasm-pkg.js';
+import { loadPkg, pickBuild, Build } from './wasm-pkg.js';
 import {
   ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
 } from './protocol.js';
@@ -18,6 +18,7 @@ import {
 // The wasm package's exports (wasm-pkg.js picks the build this browser runs) and which build it is.
 let pkg = null;
 let wasmBuild = null;
+let threads = 1; // the rayon pool's size in the threaded build (1: a one-thread build)
 let model = null;
 let wasmDead = false;
 let wasmExports = null; // what init() returned (its memory tells an out-of-memory abort)
@@ -360,15 +361,21 @@ async function chooseBackend(choice) {
   return { useWebgpu: true, gpu: a.gpu, reason: null };
 }
 
-async function load({ source, backend, maxTensorBytes: lowered, build }) {
+async function load({ source, backend, maxTensorBytes: lowered, build, threads: wantedThreads }) {
   const t0 = performance.now();
+  const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
+  const { useWebgpu, gpu, reason } = await chooseBackend(choice);
   status('loading the wasm module…');
-  const loaded = await loadPkg(build);
+  const loaded = await loadPkg(pickBuild({ cpu: !useWebgpu, wanted: build }));
   pkg = loaded.mod;
   wasmBuild = loaded.build;
   wasmExports = await pkg.default();
-  const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
-  const { useWebgpu, gpu, reason } = await chooseBackend(choice);
+  if (wasmBuild === Build.THREADS) {
+    // rayon's pool: one Web Worker per core (this Worker waits while they work)
+    threads = Math.max(1, Math.min(64, wantedThreads || navigator.hardwareConcurrency || 1));
+    status(`starting ${threads} threads…`);
+    await pkg.initThreadPool(threads);
+  }
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
   let splits = [];
@@ -399,6 +406,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build }) {
     revision,
     wasmBytes: wasmMemory(),
     wasmBuild,
+    threads,
     info,
     loadMs: performance.now() - t0,
   });

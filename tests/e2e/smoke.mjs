@@ -135,8 +135,15 @@ const FAKEHUB = { log: [], failOnce: new Set(), slow: new Set(), misannounce: ne
   sha: { 'SmolVLM-256M-Instruct': '1'.repeat(40), 'SmolVLM-500M-Instruct': '5'.repeat(40) } };
 const FAKEHUB_MODELS = ['SmolVLM-256M-Instruct', 'SmolVLM-500M-Instruct'];
 const FAKEHUB_FILES = ['config.json', 'tokenizer.json', 'preprocessor_config.json', 'generation_config.json', 'model.safetensors'];
-function serve() {
+// isolate: every response carries COOP/COEP, as scripts/serve.sh sends them, so the page is
+// cross-origin isolated and its CPU path runs the threaded wasm build; a server without them checks
+// the service worker (coi-sw.js) and the one-thread fallback.
+function serve({ isolate = true } = {}) {
   const server = http.createServer((req, res) => {
+    if (isolate) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    }
     let file;
     try {
       const p = decodeURIComponent(new URL(req.url, 'http://127.0.0.1').pathname);
@@ -691,7 +698,7 @@ async function pageFeatures(page, { expected, expectedZoo }) {
 // opens on it with a held-out scene and that scene's question; answers equal the native CLI's, and
 // at full budget the generator's true answer, which the comparison table marks; a small keep ratio
 // is compared with the CLI too; the accuracy plot is shown.
-async function builtinModel(context, base) {
+async function builtinModel(context, base, browser, noIsoBase) {
   const BUILTIN = 'assets/builtin-model';
   const scenes = JSON.parse(readFileSync(path.join(ROOT, 'assets/scenes/scenes.json'), 'utf8'));
   const p = await context.newPage();
@@ -713,12 +720,16 @@ async function builtinModel(context, base) {
   const autoBackend = await p.getAttribute('#status', 'data-backend');
   if (fallbackAdapter === true) {
     check('Backend Auto on a software WebGPU adapter loads on the CPU and says why', autoBackend === 'cpu (flex)'
-      && /on the CPU: Auto: the WebGPU adapter \([^)]*\) is a software one/.test(status) && details.backend_choice === 'auto', status);
+      && /on the CPU, (one thread|\d+ threads): Auto: the WebGPU adapter \([^)]*\) is a software one/.test(status) && details.backend_choice === 'auto', status);
   } else {
     check('Backend Auto on a hardware adapter (or none) loads where it should', autoBackend === (fallbackAdapter === false ? 'webgpu' : 'cpu (flex)'), status);
   }
-  check('the page runs the SIMD build of the wasm package (every current browser validates WebAssembly SIMD)', details.wasm_build === 'simd',
-    String(details.wasm_build));
+  // this server isolates the page (COOP/COEP): the CPU path gets the threaded build, one thread per core
+  const cores = await p.evaluate(() => navigator.hardwareConcurrency);
+  check('on the CPU path of a cross-origin isolated page the threaded SIMD build runs, one thread per core; on WebGPU the one-thread SIMD build',
+    autoBackend === 'webgpu' ? details.wasm_build === 'simd'
+      : details.wasm_build === 'simd+threads' && details.cpu_threads === cores && (cores < 2 || new RegExp(`on the CPU, ${cores} threads`).test(status)),
+    `${details.wasm_build}, ${details.cpu_threads} threads, ${cores} cores: ${status}`);
   check('Model details name the WebGPU adapter with shader-f16 and its buffer limits', fallbackAdapter === null
     || (details.webgpu_adapter && typeof details.webgpu_adapter.name === 'string' && typeof details.webgpu_adapter.shaderF16 === 'boolean'
       && details.webgpu_adapter.maxStorageBufferBindingSize > 0 && details.webgpu_adapter.maxBufferSize > 0), JSON.stringify(details.webgpu_adapter));
@@ -771,14 +782,16 @@ async function builtinModel(context, base) {
       || document.getElementById('download').dataset.state === 'failed', null, { timeout: LOAD_TIMEOUT });
     const forced = await p.textContent('#status');
     const again = await askAndWait(p, { question: scenes[0].question, ratio: 1 });
-    check('Backend: WebGPU loads the model on WebGPU even on a software adapter, and it answers as on the CPU',
-      (await p.getAttribute('#status', 'data-backend')) === 'webgpu' && /backend: WebGPU/.test(forced) && p.url().includes('backend=webgpu')
+    const forcedBuild = await p.getAttribute('#status', 'data-wasm-build');
+    check('Backend: WebGPU loads the model on WebGPU (the one-thread SIMD build) even on a software adapter, and it answers as on the CPU',
+      (await p.getAttribute('#status', 'data-backend')) === 'webgpu' && forcedBuild === 'simd' && /backend: WebGPU/.test(forced) && p.url().includes('backend=webgpu')
       && again.error === null && again.answer === photoAsk.answer && await p.$$eval('#compare-rows tr', (rs) => rs.length) === rowsBefore + 1,
-      `${forced} · ${p.url()} · ${JSON.stringify(again)}`);
+      `${forced} · ${forcedBuild} · ${p.url()} · ${JSON.stringify(again)}`);
   }
   await p.close();
   if (fallbackAdapter !== null) await bufferLimits(context, base);
   await plainBuild(context, base, scenes[0]);
+  await isolation(browser, noIsoBase, scenes[0]);
 
   // a production load (no ?test=1): the test hooks are neither fetched nor defined
   const prod = await context.newPage();
@@ -792,6 +805,39 @@ async function builtinModel(context, base) {
     && !prodRequests.some((u) => u.endsWith('/test-hooks.js')) && (await prod.getAttribute('#status', 'data-state')) === 'ready',
     `${hooks}; ${prodRequests.filter((u) => u.startsWith('/www/')).join(' ')}`);
   await prod.close();
+}
+
+// A server without COOP/COEP (a static host): the page registers coi-sw.js, reloads once through
+// it and is then isolated, so the CPU path runs the threaded build; with the service worker skipped
+// (?coi=0, tests only) the page is not isolated and runs the one-thread SIMD build. Both answer the
+// first scene as the CLI does. Each in a context of its own (a service worker outlives its page).
+async function isolation(browser, noIsoBase, sc) {
+  const want = cli(['answer', '--model', 'assets/builtin-model', '--image', `assets/scenes/${sc.file}`, '--prompt', sc.question,
+    '--max-new-tokens', String(MAX_NEW_TOKENS)]).trimEnd();
+  for (const viaWorker of [false, true]) {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => check('no uncaught errors on the page without COOP/COEP', false, String(e)));
+    await p.goto(pageUrl(noIsoBase, viaWorker ? 'backend=cpu' : 'backend=cpu&coi=0'));
+    await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+    const details = JSON.parse((await p.textContent('#info')) || '{}');
+    const status = await p.textContent('#status');
+    const isolated = await p.evaluate(() => self.crossOriginIsolated);
+    const controlled = await p.evaluate(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller));
+    await p.waitForFunction((f) => document.getElementById('image-name').textContent.includes(f), sc.file, { timeout: 30_000 });
+    const r = await askAndWait(p, { question: sc.question, ratio: 1 });
+    if (viaWorker) {
+      check('served without COOP/COEP, the page isolates itself through its service worker (one reload) and the CPU path runs the threaded build',
+        isolated && controlled && details.wasm_build === 'simd+threads' && details.cpu_threads >= 1 && r.error === null && r.answer === want,
+        `isolated ${isolated}, controlled ${controlled}, ${details.wasm_build} x${details.cpu_threads}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
+    } else {
+      check('a page that is not cross-origin isolated runs the one-thread SIMD build, says so, and answers as the CLI',
+        !isolated && !controlled && details.wasm_build === 'simd' && details.cpu_threads === 1 && /on the CPU, one thread/.test(status)
+          && r.error === null && r.answer === want,
+        `isolated ${isolated}, ${details.wasm_build} x${details.cpu_threads}, ${status}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
+    }
+    await ctx.close();
+  }
 }
 
 // The build without SIMD (pkg/plain/, for browsers without WebAssembly SIMD; ?wasm=plain, tests
@@ -1203,6 +1249,8 @@ async function main() {
 
   const server = await serve();
   const base = `http://127.0.0.1:${server.address().port}`;
+  const noIsoServer = await serve({ isolate: false });
+  const noIsoBase = `http://127.0.0.1:${noIsoServer.address().port}`;
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -1220,7 +1268,7 @@ async function main() {
 
   try {
     if (onlyBuiltin) {
-      await builtinModel(context, base);
+      await builtinModel(context, base, browser, noIsoBase);
       return;
     }
     if (onlyModels) {
@@ -1452,7 +1500,7 @@ async function main() {
     await pageFeatures(page, { expected, expectedZoo });
     await stress(page, { expected });
     await modelLoading(context, base, expected);
-    await builtinModel(context, base);
+    await builtinModel(context, base, browser, noIsoBase);
   } catch (e) {
     check('the smoke test ran to its end', false, e.message.split('\n')[0]);
     await page.screenshot({ path: path.join(OUT, 'smoke-failure.png'), fullPage: true }).catch(() => {});
@@ -1464,6 +1512,7 @@ async function main() {
     check('every request went to 127.0.0.1', network.length > 0 && foreign.length === 0, foreign.join(' '));
     await browser.close();
     server.close();
+    noIsoServer.close();
   }
 }
 

@@ -14,6 +14,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Distribution, Tensor};
 use serde_json::{json, Value};
 use zoo_prune_web::device::native_device;
@@ -168,6 +170,19 @@ fn child(o: &Opts, backend: &str) -> Value {
         let out = model.vision.forward(px.clone(), &[]);
         read_one(model.vision.post_layernorm.forward(out.last_hidden))
     });
+    // two kernels of the encoder alone (as bench_torch.py): fc1's matmul and one tile's attention
+    let n_p = vc.num_patches();
+    let xm = Tensor::<3>::random([1, n_p, vc.hidden_size], Distribution::Normal(0.0, 1.0), &device);
+    let wm = Tensor::<3>::random([1, vc.hidden_size, vc.intermediate_size], Distribution::Normal(0.0, 1.0), &device);
+    let matmul_ms = timed("kernels", &mut || read_one(xm.clone().matmul(wm.clone())));
+    let hd = vc.hidden_size / vc.num_attention_heads;
+    let qkv: Vec<Tensor<4>> = (0..3)
+        .map(|_| Tensor::<4>::random([1, vc.num_attention_heads, n_p, hd], Distribution::Normal(0.0, 1.0), &device))
+        .collect();
+    let attention_ms = timed("kernels", &mut || {
+        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        read_one(attention(qkv[0].clone(), qkv[1].clone(), qkv[2].clone(), None, None, opts))
+    });
     let feats = model.vision.post_layernorm.forward(model.vision.forward(px.clone(), &[]).last_hidden);
     let connector_ms = timed("connector", &mut || read_one(model.connector.forward(feats.clone())));
 
@@ -217,6 +232,8 @@ fn child(o: &Opts, backend: &str) -> Value {
         "decode_tokens": o.decode_tokens,
         "encode_ms": encode_ms,
         "connector_ms": connector_ms,
+        "matmul_ms": matmul_ms,
+        "attention_ms": attention_ms,
         "zoo_ms": zoo_ms,
         "prefill_ms": prefill,
         "decode_tok_s": decode,
@@ -332,6 +349,8 @@ fn rows(o: &Opts, sample: &Value) -> Vec<Row> {
     let mut r = vec![
         Row { label: "vision encode, 1 tile".into(), get: f("encode_ms"), unit: "ms", higher_is_better: false },
         Row { label: "connector, 1 tile".into(), get: f("connector_ms"), unit: "ms", higher_is_better: false },
+        Row { label: "encoder fc1 matmul alone (1024 x 768 x 3072)".into(), get: f("matmul_ms"), unit: "ms", higher_is_better: false },
+        Row { label: "encoder attention alone (12 heads, 1024 patches)".into(), get: f("attention_ms"), unit: "ms", higher_is_better: false },
         Row {
             label: format!("ZOO sensitivity (JVP, m 64), {n_vis} tokens"),
             get: f("zoo_ms"),
