@@ -56,8 +56,9 @@ function newWorker(source) {
   // ?wasm=plain|simd (tests only) runs that build (plain: without SIMD, which browsers without it
   // get; simd: the one-thread SIMD build even where threads could run)
   const build = startParams.get('test') === '1' ? startParams.get('wasm') || undefined : undefined;
-  // ?threads=N (tests only) sizes the threaded build's pool (default: navigator.hardwareConcurrency)
-  const threads = startParams.get('test') === '1' ? Number(startParams.get('threads')) || undefined : undefined;
+  // ?threads=N (tests only) sizes the threaded build's pool (default: navigator.hardwareConcurrency;
+  // 0: a pool that cannot start, to check the fallback to one thread)
+  const threads = startParams.get('test') === '1' && startParams.has('threads') ? Number(startParams.get('threads')) : undefined;
   w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build, threads });
   return w;
 }

@@ -370,11 +370,23 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
   pkg = loaded.mod;
   wasmBuild = loaded.build;
   wasmExports = await pkg.default();
+  let threadsFailed = null;
   if (wasmBuild === Build.THREADS) {
-    // rayon's pool: one Web Worker per core (this Worker waits while they work)
-    threads = Math.max(1, Math.min(64, wantedThreads || navigator.hardwareConcurrency || 1));
+    // rayon's pool: one Web Worker per core (this Worker waits while they work); ?threads=0 (tests
+    // only) asks for none, which the pool refuses: the failure path below
+    threads = wantedThreads === 0 ? 0 : Math.max(1, Math.min(64, wantedThreads || navigator.hardwareConcurrency || 1));
     status(`starting ${threads} threads…`);
-    await pkg.initThreadPool(threads);
+    try {
+      await pkg.initThreadPool(threads);
+    } catch (e) {
+      // the pool's Workers could not start: the one-thread SIMD build instead, and say so
+      threadsFailed = `threads could not start (${e.message || e}), so one thread`;
+      const one = await loadPkg(Build.SIMD);
+      pkg = one.mod;
+      wasmBuild = one.build;
+      wasmExports = await pkg.default();
+      threads = 1;
+    }
   }
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
@@ -401,7 +413,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     choice,
     adapter: gpu ? `${gpu.name}${gpu.fallback ? ', a software (CPU) adapter' : ''}` : null,
     gpu,
-    fallbackReason: reason || model.fallback_reason() || null,
+    fallbackReason: [reason || model.fallback_reason(), threadsFailed].filter(Boolean).join('; ') || null,
     splits: model.backend() === 'webgpu' ? splits : [],
     revision,
     wasmBytes: wasmMemory(),

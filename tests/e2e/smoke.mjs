@@ -791,7 +791,7 @@ async function builtinModel(context, base, browser, noIsoBase) {
   await p.close();
   if (fallbackAdapter !== null) await bufferLimits(context, base);
   await plainBuild(context, base, scenes[0]);
-  await isolation(browser, noIsoBase, scenes[0]);
+  await isolation(browser, base, noIsoBase, scenes[0]);
 
   // a production load (no ?test=1): the test hooks are neither fetched nor defined
   const prod = await context.newPage();
@@ -811,9 +811,26 @@ async function builtinModel(context, base, browser, noIsoBase) {
 // it and is then isolated, so the CPU path runs the threaded build; with the service worker skipped
 // (?coi=0, tests only) the page is not isolated and runs the one-thread SIMD build. Both answer the
 // first scene as the CLI does. Each in a context of its own (a service worker outlives its page).
-async function isolation(browser, noIsoBase, sc) {
+async function isolation(browser, base, noIsoBase, sc) {
   const want = cli(['answer', '--model', 'assets/builtin-model', '--image', `assets/scenes/${sc.file}`, '--prompt', sc.question,
     '--max-new-tokens', String(MAX_NEW_TOKENS)]).trimEnd();
+  // an isolated page whose thread pool cannot start (?threads=0, tests only: the pool refuses it)
+  // falls back to the one-thread SIMD build, says why, and answers
+  {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => check('no uncaught errors on the page whose threads fail', false, String(e)));
+    await p.goto(pageUrl(base, 'backend=cpu&threads=0'));
+    await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+    const details = JSON.parse((await p.textContent('#info')) || '{}');
+    const status = await p.textContent('#status');
+    await p.waitForFunction((f) => document.getElementById('image-name').textContent.includes(f), sc.file, { timeout: 30_000 });
+    const r = await askAndWait(p, { question: sc.question, ratio: 1 });
+    check('when the thread pool cannot start, the page loads the one-thread SIMD build instead, says why, and answers as the CLI',
+      details.wasm_build === 'simd' && details.cpu_threads === 1 && /on the CPU, one thread: .*threads could not start/.test(status)
+        && r.error === null && r.answer === want, `${details.wasm_build} x${details.cpu_threads}, ${status}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
+    await ctx.close();
+  }
   for (const viaWorker of [false, true]) {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const p = await ctx.newPage();
