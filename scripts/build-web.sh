@@ -2,7 +2,7 @@
 # Builds the browser package in three builds, which www/wasm-pkg.js chooses from at run time:
 #   pkg/          WebAssembly SIMD (+simd128: gemm's and burn-flex's vector kernels), opt-level 3
 #                 (profile wasm-fast), one thread, WebGPU and the CPU: what every current browser runs;
-#   pkg/threads/  the same with threads: std rebuilt with atomics on a pinned nightly (build-std),
+#   pkg/threads/  the same with threads (profile wasm-threads = wasm-fast): std rebuilt with atomics on a pinned nightly (build-std),
 #                 burn's CPU kernels on a rayon pool of Web Workers (wasm-bindgen-rayon); the CPU
 #                 only (no wgpu: threads only serve the CPU path); for cross-origin isolated pages;
 #   pkg/plain/    no SIMD, opt-level "z" (profile wasm-release), one thread, the CPU only (a browser
@@ -73,7 +73,7 @@ if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then
   # as wasm-bindgen's threads support expects: a shared memory, imported (each thread instantiates
   # the module on the same memory), that may grow to 4 GiB (SmolVLM-500M on the CPU needs 2.2 GB),
   # and the TLS symbols through which wasm-bindgen gives each thread its own statics.
-  build threads "$NIGHTLY" wasm-fast pkg/threads \
+  build threads "$NIGHTLY" wasm-threads pkg/threads \
     "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296" \
     "--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base" \
     --features wasm-simd,wasm-threads -Z build-std=panic_abort,std

@@ -6,7 +6,10 @@ use burn::tensor::Device;
 #[cfg(any(not(target_family = "wasm"), feature = "webgpu"))]
 use crate::error::{Error, Result};
 
+#[cfg(feature = "webgpu")]
 pub const NATIVE_BACKENDS: &[&str] = &["flex", "wgpu"];
+#[cfg(not(feature = "webgpu"))]
+pub const NATIVE_BACKENDS: &[&str] = &["flex"];
 
 /// The native wgpu device and its largest buffer (min(max_storage_buffer_binding_size,
 /// max_buffer_size): what cubecl caps a buffer at), initialised once per process (burn refuses a

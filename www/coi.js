@@ -12,16 +12,17 @@ export async function ensureIsolated() {
   if (self.crossOriginIsolated || !self.isSecureContext || !('serviceWorker' in navigator)) return;
   if (params.get('test') === '1' && params.get('coi') === '0') return;
   try {
-    await navigator.serviceWorker.register(new URL('coi-sw.js', import.meta.url));
+    const reg = await navigator.serviceWorker.register(new URL('coi-sw.js', import.meta.url));
     if (sessionStorage.getItem(RELOADED)) return; // reloaded once already and still not isolated
-    if (!navigator.serviceWorker.controller) {
-      // the worker claims this page when it activates
+    // Active already but not in control: a hard reload (which bypasses service workers); a plain
+    // reload comes through it. Else wait for it to claim this page as it activates.
+    if (!navigator.serviceWorker.controller && !reg.active) {
       await new Promise((resolve) => {
         navigator.serviceWorker.addEventListener('controllerchange', resolve, { once: true });
         setTimeout(resolve, 5000);
       });
     }
-    if (!navigator.serviceWorker.controller) return;
+    if (!navigator.serviceWorker.controller && !reg.active) return;
     sessionStorage.setItem(RELOADED, '1');
     location.reload();
     await new Promise(() => {}); // nothing else starts on a page that is going away

@@ -27,13 +27,18 @@ export const hasSimd = () => typeof WebAssembly === 'object' && WebAssembly.vali
 // Threads need a shared wasm memory, which browsers give only to a cross-origin isolated page.
 export const canThread = () => hasSimd() && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
 
-// The build to run: `wanted` (a Build, tests only) if this browser can run it, else the fastest it
-// can for `cpu` (the model runs on burn's CPU backend, where threads help; WebGPU needs pkg/).
+// The build to run: `wanted` ('plain', 'simd' or 'threads': tests only) if this browser can run it,
+// else the fastest it can for `cpu` (the model runs on burn's CPU backend, where threads help;
+// WebGPU needs pkg/). The caller runs a build without WebGPU (plain, threads) on the CPU.
 export function pickBuild({ cpu, wanted } = {}) {
   if (!hasSimd() || wanted === Build.PLAIN) return Build.PLAIN;
   if (wanted === Build.SIMD) return Build.SIMD;
+  if (wanted === 'threads') return canThread() ? Build.THREADS : Build.SIMD;
   return cpu && canThread() ? Build.THREADS : Build.SIMD;
 }
+
+// Whether `build` has burn's WebGPU backend (the plain and threaded builds are CPU-only).
+export const hasWebgpu = (build) => build === Build.SIMD;
 
 // The package's module for `build` (pickBuild's answer, or undefined: the best one-thread build).
 export async function loadPkg(build) {

@@ -10,7 +10,7 @@
 //
 // The messages exchanged with the page, and what both sides share: protocol.js.
 
-import { loadPkg, pickBuild, Build } from './wasm-pkg.js';
+import { loadPkg, pickBuild, hasWebgpu, Build } from './wasm-pkg.js';
 import {
   ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
 } from './protocol.js';
@@ -361,32 +361,62 @@ async function chooseBackend(choice) {
   return { useWebgpu: true, gpu: a.gpu, reason: null };
 }
 
+// How long the threaded build's pool may take to start before the one-thread build is used instead
+// (wasm-bindgen-rayon waits for each pool Worker's "ready" and never hears of one that fails).
+const POOL_TIMEOUT_MS = 30_000;
+
+// The threaded build, its pool of `n` Workers started; throws when any part fails or times out.
+async function startThreaded(n) {
+  const loaded = await loadPkg(Build.THREADS);
+  const exports = await loaded.mod.default();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from its ${n} Workers in ${POOL_TIMEOUT_MS / 1000} s`)), POOL_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([loaded.mod.initThreadPool(n), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { mod: loaded.mod, exports };
+}
+
 async function load({ source, backend, maxTensorBytes: lowered, build, threads: wantedThreads }) {
   const t0 = performance.now();
   const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
-  const { useWebgpu, gpu, reason } = await chooseBackend(choice);
+  let { useWebgpu, gpu, reason } = await chooseBackend(choice);
   status('loading the wasm module…');
-  const loaded = await loadPkg(pickBuild({ cpu: !useWebgpu, wanted: build }));
-  pkg = loaded.mod;
-  wasmBuild = loaded.build;
-  wasmExports = await pkg.default();
+  let chosen = pickBuild({ cpu: !useWebgpu, wanted: build });
+  if (useWebgpu && !hasWebgpu(chosen)) {
+    // only where WebGPU exists but the browser lacks SIMD (or a test asks for such a build)
+    useWebgpu = false;
+    reason = `the ${chosen} wasm build has no WebGPU`;
+  }
   let threadsFailed = null;
-  if (wasmBuild === Build.THREADS) {
+  threads = 1;
+  if (chosen === Build.THREADS) {
     // rayon's pool: one Web Worker per core (this Worker waits while they work); ?threads=0 (tests
     // only) asks for none, which the pool refuses: the failure path below
-    threads = wantedThreads === 0 ? 0 : Math.max(1, Math.min(64, wantedThreads || navigator.hardwareConcurrency || 1));
-    status(`starting ${threads} threads…`);
+    const n = wantedThreads === 0 ? 0 : Math.max(1, Math.min(64, wantedThreads || navigator.hardwareConcurrency || 1));
+    status(`starting ${n} threads…`);
     try {
-      await pkg.initThreadPool(threads);
+      const t = await startThreaded(n);
+      pkg = t.mod;
+      wasmExports = t.exports;
+      wasmBuild = Build.THREADS;
+      threads = n;
     } catch (e) {
-      // the pool's Workers could not start: the one-thread SIMD build instead, and say so
+      // the module, its shared memory or the pool's Workers could not start: the one-thread SIMD
+      // build instead, and say so
       threadsFailed = `threads could not start (${e.message || e}), so one thread`;
-      const one = await loadPkg(Build.SIMD);
-      pkg = one.mod;
-      wasmBuild = one.build;
-      wasmExports = await pkg.default();
-      threads = 1;
+      chosen = Build.SIMD;
     }
+  }
+  if (chosen !== Build.THREADS) {
+    const loaded = await loadPkg(chosen);
+    pkg = loaded.mod;
+    wasmBuild = loaded.build;
+    wasmExports = await pkg.default();
   }
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
