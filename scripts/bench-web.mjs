@@ -111,9 +111,11 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
   await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: TIMEOUT });
   const status = await page.textContent('#status');
   if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
-  const loaded = await page.evaluate(() => ({ loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
-    build: JSON.parse(document.getElementById('info').textContent || '{}').wasm_build,
-    threads: JSON.parse(document.getElementById('info').textContent || '{}').cpu_threads }));
+  const loaded = await page.evaluate(() => {
+    const info = JSON.parse(document.getElementById('info').textContent || '{}');
+    return { loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
+      build: info.wasm_build, threads: info.cpu_threads };
+  });
   console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
   const rows = [];
   if (loadOnly) {

@@ -18,7 +18,6 @@ import {
 // The wasm package's exports (wasm-pkg.js picks the build this browser runs) and which build it is.
 let pkg = null;
 let wasmBuild = null;
-let threads = 1; // the rayon pool's size in the threaded build (1: a one-thread build)
 let model = null;
 let wasmDead = false;
 let wasmExports = null; // what init() returned (its memory tells an out-of-memory abort)
@@ -393,7 +392,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     reason = `the ${chosen} wasm build has no WebGPU`;
   }
   let threadsFailed = null;
-  threads = 1;
+  let threads = 1; // the rayon pool's size (1: a one-thread build)
   if (chosen === Build.THREADS) {
     // rayon's pool: one Web Worker per core (this Worker waits while they work); ?threads=0 (tests
     // only) asks for none, which the pool refuses: the failure path below

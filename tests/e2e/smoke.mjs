@@ -814,28 +814,12 @@ async function builtinModel(context, base, browser, noIsoBase) {
 async function isolation(browser, base, noIsoBase, sc) {
   const want = cli(['answer', '--model', 'assets/builtin-model', '--image', `assets/scenes/${sc.file}`, '--prompt', sc.question,
     '--max-new-tokens', String(MAX_NEW_TOKENS)]).trimEnd();
-  // an isolated page whose thread pool cannot start (?threads=0, tests only: the pool refuses it)
-  // falls back to the one-thread SIMD build, says why, and answers
-  {
+  // opens `url` in a context of its own, asks the scene's question: what the checks below read
+  const run = async (url, what) => {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const p = await ctx.newPage();
-    p.on('pageerror', (e) => check('no uncaught errors on the page whose threads fail', false, String(e)));
-    await p.goto(pageUrl(base, 'backend=cpu&threads=0'));
-    await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
-    const details = JSON.parse((await p.textContent('#info')) || '{}');
-    const status = await p.textContent('#status');
-    await p.waitForFunction((f) => document.getElementById('image-name').textContent.includes(f), sc.file, { timeout: 30_000 });
-    const r = await askAndWait(p, { question: sc.question, ratio: 1 });
-    check('when the thread pool cannot start, the page loads the one-thread SIMD build instead, says why, and answers as the CLI',
-      details.wasm_build === 'simd' && details.cpu_threads === 1 && /on the CPU, one thread: .*threads could not start/.test(status)
-        && r.error === null && r.answer === want, `${details.wasm_build} x${details.cpu_threads}, ${status}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
-    await ctx.close();
-  }
-  for (const viaWorker of [false, true]) {
-    const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-    const p = await ctx.newPage();
-    p.on('pageerror', (e) => check('no uncaught errors on the page without COOP/COEP', false, String(e)));
-    await p.goto(pageUrl(noIsoBase, viaWorker ? 'backend=cpu' : 'backend=cpu&coi=0'));
+    p.on('pageerror', (e) => check(`no uncaught errors on the page ${what}`, false, String(e)));
+    await p.goto(url);
     await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
     const details = JSON.parse((await p.textContent('#info')) || '{}');
     const status = await p.textContent('#status');
@@ -843,18 +827,26 @@ async function isolation(browser, base, noIsoBase, sc) {
     const controlled = await p.evaluate(() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller));
     await p.waitForFunction((f) => document.getElementById('image-name').textContent.includes(f), sc.file, { timeout: 30_000 });
     const r = await askAndWait(p, { question: sc.question, ratio: 1 });
-    if (viaWorker) {
-      check('served without COOP/COEP, the page isolates itself through its service worker (one reload) and the CPU path runs the threaded build',
-        isolated && controlled && details.wasm_build === 'simd+threads' && details.cpu_threads >= 1 && r.error === null && r.answer === want,
-        `isolated ${isolated}, controlled ${controlled}, ${details.wasm_build} x${details.cpu_threads}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
-    } else {
-      check('a page that is not cross-origin isolated runs the one-thread SIMD build, says so, and answers as the CLI',
-        !isolated && !controlled && details.wasm_build === 'simd' && details.cpu_threads === 1 && /on the CPU, one thread/.test(status)
-          && r.error === null && r.answer === want,
-        `isolated ${isolated}, ${details.wasm_build} x${details.cpu_threads}, ${status}: page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`);
-    }
     await ctx.close();
-  }
+    const answered = r.error === null && r.answer === want;
+    const detail = `isolated ${isolated}, controlled ${controlled}, ${details.wasm_build} x${details.cpu_threads}, ${status}: `
+      + `page ${JSON.stringify(r.answer)} / CLI ${JSON.stringify(want)} ${r.error || ''}`;
+    return { details, status, isolated, controlled, answered, detail };
+  };
+  // an isolated page whose thread pool cannot start (?threads=0, tests only: the pool refuses it)
+  // falls back to the one-thread SIMD build, says why, and answers
+  let x = await run(pageUrl(base, 'backend=cpu&threads=0'), 'whose threads fail');
+  check('when the thread pool cannot start, the page loads the one-thread SIMD build instead, says why, and answers as the CLI',
+    x.details.wasm_build === 'simd' && x.details.cpu_threads === 1 && /on the CPU, one thread: .*threads could not start/.test(x.status)
+      && x.answered, x.detail);
+  // without the service worker (first, before one is registered for this origin)
+  x = await run(pageUrl(noIsoBase, 'backend=cpu&coi=0'), 'without COOP/COEP');
+  check('a page that is not cross-origin isolated runs the one-thread SIMD build, says so, and answers as the CLI',
+    !x.isolated && !x.controlled && x.details.wasm_build === 'simd' && x.details.cpu_threads === 1 && /on the CPU, one thread/.test(x.status)
+      && x.answered, x.detail);
+  x = await run(pageUrl(noIsoBase, 'backend=cpu'), 'without COOP/COEP');
+  check('served without COOP/COEP, the page isolates itself through its service worker (one reload) and the CPU path runs the threaded build',
+    x.isolated && x.controlled && x.details.wasm_build === 'simd+threads' && x.details.cpu_threads >= 1 && x.answered, x.detail);
 }
 
 // The build without SIMD (pkg/plain/, for browsers without WebAssembly SIMD; ?wasm=plain, tests
