@@ -12,7 +12,14 @@
 # wasm32 target, and wasm-bindgen-cli (the exact version of the wasm-bindgen crate in Cargo.toml).
 # No wasm-opt: Debian's binaryen breaks wasm-bindgen's output.
 #
-# Env: CARGO_BUILD_JOBS (cargo's own), CARGO_TARGET_DIR (default target/), ZPW_WASM.
+# ZPW_PROFILE=ci (scripts/test.sh) builds the same three with cargo's release profile (what the
+# native tests use: no LTO, 16 codegen units, opt-level 3 for all three): the same code, target
+# features, cargo features and link arguments in a fraction of the time, and the build scripts and
+# proc macros are shared with the native build (target/release/); larger and slower modules, so
+# never what serve.sh or a benchmark runs.
+#
+# Env: CARGO_BUILD_JOBS (cargo's own), CARGO_TARGET_DIR (default target/), ZPW_WASM, ZPW_PROFILE
+# (ship, the default, or ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +54,7 @@ build() {
   local extra=()
   for a in $link; do extra+=(-C "link-arg=$a"); done
   # --no-default-features: the page library only (no scenes, training, evaluation or tooling)
-  RUSTFLAGS="$BASE_FLAGS $flags" cargo "${tc[@]}" rustc --lib --no-default-features --target "$TARGET" --profile "$profile" "$@" \
+  RUSTFLAGS="$BASE_FLAGS $flags" cargo "${tc[@]}" rustc --lib --crate-type cdylib --no-default-features --target "$TARGET" --profile "$profile" "$@" \
     -- "${extra[@]}"
   local wasm="${CARGO_TARGET_DIR:-target}/$TARGET/$profile/zoo_prune_web.wasm"
   rm -rf "$out.new"
@@ -55,25 +62,31 @@ build() {
   local raw gz
   raw=$(stat -c %s "$out.new/zoo_prune_web_bg.wasm")
   gz=$(gzip -9 -c "$out.new/zoo_prune_web_bg.wasm" | wc -c)
-  echo "build-web: $name build: zoo_prune_web_bg.wasm $raw bytes ($((raw / 1024)) KiB), gzip -9 $gz bytes ($((gz / 1024)) KiB); $(( $(date +%s) - start )) s"
+  echo "build-web: $name build (profile $profile): zoo_prune_web_bg.wasm $raw bytes ($((raw / 1024)) KiB), gzip -9 $gz bytes ($((gz / 1024)) KiB); $(( $(date +%s) - start )) s"
 }
+
+case "${ZPW_PROFILE:-ship}" in
+  ship) P_PLAIN=wasm-release P_SIMD=wasm-fast P_THREADS=wasm-threads ;;
+  ci) P_PLAIN=release P_SIMD=release P_THREADS=release ;;
+  *) echo "build-web: ZPW_PROFILE must be ship or ci, not ${ZPW_PROFILE}" >&2; exit 2 ;;
+esac
 
 WHICH="${ZPW_WASM:-all}"
 if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then ensure_nightly; fi
 
 mkdir -p pkg
 if [ "$WHICH" = all ] || [ "$WHICH" = plain ]; then
-  build plain default wasm-release pkg/plain "" ""
+  build plain default "$P_PLAIN" pkg/plain "" ""
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = simd ]; then
-  build simd default wasm-fast pkg/simd "-C target-feature=+simd128" "" --features wasm-simd,webgpu
+  build simd default "$P_SIMD" pkg/simd "-C target-feature=+simd128" "" --features wasm-simd,webgpu
 fi
 if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then
   # atomics + bulk-memory + mutable-globals: what a shared memory and std's threads need. Linked
   # as wasm-bindgen's threads support expects: a shared memory, imported (each thread instantiates
   # the module on the same memory), that may grow to 4 GiB (SmolVLM-500M on the CPU needs 2.2 GB),
   # and the TLS symbols through which wasm-bindgen gives each thread its own statics.
-  build threads "$NIGHTLY" wasm-threads pkg/threads \
+  build threads "$NIGHTLY" "$P_THREADS" pkg/threads \
     "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296" \
     "--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base" \
     --features wasm-simd,wasm-threads -Z build-std=panic_abort,std

@@ -5,7 +5,7 @@
 //! each other on a 600-token input (3 blocks): every position's final hidden state must agree
 //! within 1e-4 (absolute; the values are RMS-normalised, O(1)).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Distribution, Tensor};
 use zoo_prune_web::readback::read_floats;

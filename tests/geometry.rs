@@ -1,6 +1,6 @@
 //! The image processor's size rules and the token -> pixel-rectangle geometry.
 
-mod common;
+use crate::common;
 
 use zoo_prune_web::model::pixel_shuffle;
 use zoo_prune_web::preprocess::{longest_edge_size, vision_encoder_size, ProcessedImage, ProcessorConfig, RgbImage};

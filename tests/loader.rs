@@ -1,7 +1,7 @@
 //! Bad inputs give clear errors that name the problem, never a panic: truncated or foreign files,
 //! missing / unexpected / mis-shaped tensors, broken images, empty prompts, bad configs.
 
-mod common;
+use crate::common;
 
 use common::*;
 use safetensors::tensor::TensorView;
@@ -187,13 +187,52 @@ fn bf16_and_f16_checkpoints_load_as_f32() {
         assert!((w - h).abs() <= w.abs() / 1024.0 + 1e-4, "f16 {w} -> {h}");
         assert_eq!(half::bf16::from_f32(*w).to_f32(), *b);
     }
-    // and the whole model loads from both
-    let mut fb = files();
-    fb.safetensors = bf;
-    Vlm::load(&fb, &device("flex")).unwrap();
-    let mut fh = files();
-    fh.safetensors = f16;
-    Vlm::load(&fh, &device("flex")).unwrap();
+    // The whole model from each: its logits equal, to the bit, those of an f32 checkpoint holding
+    // the same rounded values (made here with the `half` crate, not our loader: bf16/f16 -> f32 is
+    // exact, so any tensor read wrongly, swapped or left out shows), and stay within the
+    // rounding's reach of the original f32 model's (bf16 keeps 8 bits of mantissa: relative error
+    // <= 2^-8 per weight; measured on this random model: 0.041 for bf16, 0.0058 for f16, largest
+    // logit 4.35; bound 0.1 x the largest).
+    let rounded = |to: fn(f32) -> f32| {
+        rewrite(&f.safetensors, |l| {
+            l.into_iter()
+                .map(|(n, d, s, b)| {
+                    let r: Vec<u8> = b
+                        .chunks_exact(4)
+                        .flat_map(|c| to(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                        .collect();
+                    (n, d, s, r)
+                })
+                .collect()
+        })
+    };
+    let logits = |safetensors: Vec<u8>| -> Vec<f32> {
+        let mut m = files();
+        m.safetensors = safetensors;
+        let vlm = Vlm::load(&m, &device("flex")).unwrap();
+        let img = vlm.preprocess(&zoo_prune_web::preprocess::RgbImage::decode(&std::fs::read(fixtures().join("photo.png")).unwrap()).unwrap(), None).unwrap();
+        let ids = vlm.prompt_ids("What colour is the cat?", &img).unwrap();
+        let enc = vlm.encode(img, 1, &[], |_, _| {});
+        let embeds = vlm.model.merge_embeds(&ids, vlm.config.image_token_id, Some(enc.features())).unwrap();
+        let mut cache = vlm.model.text.new_cache();
+        let out = vlm.model.text.forward(embeds, &mut cache, &zoo_prune_web::model::ForwardOptions::default());
+        pollster::block_on(zoo_prune_web::readback::read_floats(vlm.model.text.logits(out.hidden))).unwrap()
+    };
+    let full = logits(f.safetensors.clone());
+    let scale = full.iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (what, low, same_values) in [
+        ("bf16", bf, rounded(|w| half::bf16::from_f32(w).to_f32())),
+        ("f16", f16, rounded(|w| half::f16::from_f32(w).to_f32())),
+    ] {
+        let got = logits(low);
+        let want = logits(same_values);
+        assert_eq!(got.len(), full.len());
+        let differ = got.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+        assert_eq!(differ, 0, "{what}: {differ} logits differ from the f32 checkpoint of the same values");
+        let d = max_abs_diff(&got, &full);
+        eprintln!("{what}: max |logit - f32 logit| = {d} (largest logit {scale})");
+        assert!(d > 0.0 && d <= 0.1 * scale, "{what}: logits {d} from the f32 model's (largest {scale})");
+    }
 }
 
 #[test]
@@ -217,9 +256,15 @@ fn bad_config_and_tokenizer_are_reported() {
 #[test]
 fn broken_images_are_reported() {
     let png = std::fs::read(fixtures().join("photo.png")).unwrap();
-    for bad in [png[..png.len() / 3].to_vec(), b"GIF89a garbage".to_vec(), vec![1, 2, 3, 4, 5], vec![]] {
+    // each message names its cause
+    for (bad, cause) in [
+        (png[..png.len() / 3].to_vec(), "the image is broken or truncated"),
+        (b"GIF89a garbage".to_vec(), "GIF images are not supported: convert it to PNG or JPEG"),
+        (vec![1, 2, 3, 4, 5], "not an image file this page can read (use PNG or JPEG)"),
+        (vec![], "not an image file this page can read"),
+    ] {
         match RgbImage::decode(&bad) {
-            Err(Error::Image(m)) => assert!(!m.is_empty()),
+            Err(Error::Image(m)) => assert!(m.starts_with(cause), "{} bytes: {m:?} does not say {cause:?}", bad.len()),
             other => panic!("expected an image error, got {:?}", other.map(|i| (i.width, i.height))),
         }
     }

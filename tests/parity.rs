@@ -5,7 +5,7 @@
 //! tokens and identical prompt token ids. Every model check runs on flex (CPU) and on wgpu (lavapipe
 //! natively, the same WGSL kernels the browser runs).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Tensor, TensorData};
 use common::*;

@@ -1,7 +1,7 @@
 //! Every pruning method on the tiny_tiles checkpoint (7 tiles x 4 visual tokens): full rankings,
 //! prefix budgets, per-tile shares, the scores each baseline claims to use, and pruned generation.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Tensor;
 use common::*;
@@ -48,11 +48,28 @@ fn every_method_gives_a_full_ranking_whose_budgets_are_prefixes() {
             let mut sorted = r.order.clone();
             sorted.sort();
             assert_eq!(sorted, (0..TILES * PER).collect::<Vec<_>>(), "{name}/{mode:?}: not a permutation");
-            // the order is the order of the picks (classroom mode replays `steps` as the ranking)
-            let picks: Vec<usize> = r.steps.iter().map(|s| s.token).collect();
-            assert_eq!(picks, r.order, "{name}/{mode:?}: steps and order disagree");
-            // a budget keeps the first k of the order, in prompt order
-            assert_eq!(r.keep(5), { let mut v = r.order[..5].to_vec(); v.sort(); v });
+            // classroom mode replays `steps`: one step per token
+            assert_eq!(r.steps.len(), TILES * PER, "{name}/{mode:?}: a step per token");
+            if mode == BudgetMode::PerTile {
+                // per tile: tile t's r-th pick is the (r * TILES + t)-th of the order (round robin),
+                // so that every prefix holds an equal share (checked below) in a fixed tile order
+                for (i, &tok) in r.order.iter().enumerate() {
+                    assert_eq!(tok / PER, i % TILES, "{name}: pick {i} (token {tok}) is not from tile {}", i % TILES);
+                }
+            }
+            // a budget of k: k distinct tokens in prompt order, each budget inside the next (a
+            // prefix of one ranking), everything at k = n, clamped above n
+            let mut prev: Vec<usize> = Vec::new();
+            for k in 1..=TILES * PER {
+                let kept = r.keep(k);
+                assert_eq!(kept.len(), k, "{name}/{mode:?}: keep({k}) holds {}", kept.len());
+                assert!(kept.windows(2).all(|w| w[0] < w[1]), "{name}/{mode:?}: keep({k}) not in prompt order: {kept:?}");
+                assert!(prev.iter().all(|t| kept.contains(t)), "{name}/{mode:?}: keep({}) not inside keep({k})", k - 1);
+                assert!(kept.contains(&r.order[k - 1]), "{name}/{mode:?}: keep({k}) lacks the {k}-th pick");
+                prev = kept;
+            }
+            assert_eq!(prev, (0..TILES * PER).collect::<Vec<_>>());
+            assert_eq!(r.keep(TILES * PER + 5), prev, "{name}/{mode:?}: a budget over n keeps n");
             // methods that only sort by a score: a global order never puts a lower score first
             if mode == BudgetMode::Global && matches!(*name, "feature-norm" | "visionzip" | "fastv") {
                 let sc: Vec<f64> = r.order.iter().map(|&t| r.scores[t]).collect();
@@ -225,8 +242,12 @@ fn pruned_prefill_sees_only_the_kept_tokens() {
     assert!(bytes < bytes_full);
     // What the pruned prefill computes is checked against transformers fed the kept tokens as
     // inputs_embeds in tests/smolvlm_files.rs.
-    assert!(s.vlm.start_answer_pruned(&s.ids, feats.clone(), &[], None, Positions::Renumber, 6).is_err());
-    assert!(s.vlm.start_answer_pruned(&s.ids, feats, &[3, 1], None, Positions::Renumber, 6).is_err());
+    // no kept token, a descending list, an index past the last token: each refused, saying why
+    for bad in [vec![], vec![3, 1], vec![0, n]] {
+        let e = s.vlm.start_answer_pruned(&s.ids, feats.clone(), &bad, None, Positions::Renumber, 6).err().map(|e| e.to_string());
+        let want = format!("kept tokens must be ascending indices below {n} and at least one");
+        assert_eq!(e.as_deref(), Some(want.as_str()), "keep {bad:?}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //!   (a step whose winning margin is below 1e-4 of the score scale).
 //! - The literal proxy (shuffle + Linear) gives a constant sensitivity, flagged degenerate.
 
-mod common;
+use crate::common;
 
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
@@ -23,25 +23,25 @@ use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fu
 use zoo_prune_web::prune::zoo::{directions, is_degenerate, sensitivity, token_sensitivity};
 use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Method, Proxy, PruneInputs, ZooParams};
 
-struct Case {
+pub(crate) struct Case {
     json: serde_json::Value,
     bytes: Vec<u8>,
 }
 
 impl Case {
-    fn load(name: &str) -> Self {
+    pub(crate) fn load(name: &str) -> Self {
         let dir = fixtures().join("pruning");
         Self {
             json: serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap(),
             bytes: std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap(),
         }
     }
-    fn raw(&self, name: &str) -> (Vec<u8>, Vec<usize>, safetensors::Dtype) {
+    pub(crate) fn raw(&self, name: &str) -> (Vec<u8>, Vec<usize>, safetensors::Dtype) {
         let st = SafeTensors::deserialize(&self.bytes).unwrap();
         let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no {name}"));
         (t.data().to_vec(), t.shape().to_vec(), t.dtype())
     }
-    fn f64s(&self, name: &str) -> Vec<f64> {
+    pub(crate) fn f64s(&self, name: &str) -> Vec<f64> {
         let (b, _, dt) = self.raw(name);
         match dt {
             safetensors::Dtype::F64 => b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
@@ -56,15 +56,15 @@ impl Case {
         assert_eq!(dt, safetensors::Dtype::F32, "{name}");
         (b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), shape)
     }
-    fn order(&self, name: &str) -> Vec<usize> {
+    pub(crate) fn order(&self, name: &str) -> Vec<usize> {
         let (b, _, dt) = self.raw(name);
         assert_eq!(dt, safetensors::Dtype::I64);
         b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as usize).collect()
     }
-    fn u(&self, key: &str) -> usize {
+    pub(crate) fn u(&self, key: &str) -> usize {
         self.json[key].as_u64().unwrap() as usize
     }
-    fn f(&self, key: &str) -> f64 {
+    pub(crate) fn f(&self, key: &str) -> f64 {
         self.json[key].as_f64().unwrap()
     }
 }
@@ -134,7 +134,7 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
 /// Orders must agree until the reference's first near-tie (margin below `tol` of the score scale).
 /// Exact ties (margin 0: duplicated tokens, bitwise-equal scores on both sides) are decided by the
 /// lowest index on both sides and do not stop the comparison.
-fn agree_until_near_tie(got: &[usize], want: &[usize], margins: &[f64], scores: &[f64], tol: f64) -> usize {
+pub(crate) fn agree_until_near_tie(got: &[usize], want: &[usize], margins: &[f64], scores: &[f64], tol: f64) -> usize {
     let scale = scores.iter().filter(|v| v.is_finite()).map(|v| v.abs()).fold(0.0, f64::max);
     let stop = margins.iter().position(|&m| m > 0.0 && m < tol * scale).unwrap_or(want.len());
     assert_eq!(&got[..stop], &want[..stop], "orders differ before the first near-tie (step {stop})");

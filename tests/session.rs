@@ -3,9 +3,10 @@
 //! the page and the CLI share. The answers are checked against paths that do not go through the
 //! session (the pipeline directly).
 
-mod common;
+use crate::common;
 
 use common::{fixtures, load_vlm};
+use crate::pruning_parity::{agree_until_near_tie, Case};
 use pollster::block_on;
 use zoo_prune_web::generate::Generation;
 use zoo_prune_web::model::ForwardOptions;
@@ -71,8 +72,8 @@ fn calls_out_of_order_say_what_to_call_first() {
     assert!(err(block_on(s.rank("nope", &params(""), "per-tile"))).contains("unknown pruning method \"nope\""));
     let r = block_on(s.rank("random", &params(r#"{"seed": 5}"#), "global")).unwrap();
     // a bad parameter or budget changes nothing: the previous ranking stays (the page keeps it drawn)
-    assert!(block_on(s.rank("zoo", &params(r#"{"m": 0}"#), "global")).is_err());
-    assert!(block_on(s.rank("zoo", &params(""), "sideways")).is_err());
+    assert!(err(block_on(s.rank("zoo", &params(r#"{"m": 0}"#), "global"))).contains("parameter m (ZOO's number of directions) must be at least 1"));
+    assert!(err(block_on(s.rank("zoo", &params(""), "sideways"))).contains("unknown budget mode \"sideways\""));
     assert!(s.has_ranking());
     let n = r.order.len();
     assert!(err(s.answer(0, 4, Positions::Renumber)).contains(&format!("between 1 and {n} visual tokens")));
@@ -115,7 +116,7 @@ fn a_new_question_drops_only_the_rankings_that_read_it() {
         assert_eq!(s.has_ranking(), !reads_question, "{method}: another question");
         // an empty question is refused and changes nothing
         let had = s.has_ranking();
-        assert!(s.set_question("  ").is_err());
+        assert!(err(s.set_question("  ")).contains("the question is empty"));
         assert_eq!(s.has_ranking(), had);
         s.set_question(Q).unwrap();
     }
@@ -131,17 +132,28 @@ fn the_answer_keeps_the_first_k_of_the_ranking_and_all_tokens_is_the_unpruned_an
     assert_eq!(r.params.seed, Some(3));
     assert_eq!(r.budget, "per-tile");
 
-    // the reference: the pipeline without the session, on a second instance of the model
+    // the parameters reach the computation: another seed draws other directions
+    let r4 = block_on(s.rank("zoo", &params(r#"{"seed": 4, "m": 8}"#), "per-tile")).unwrap();
+    assert_ne!(r.scores, r4.scores, "seed 4 gives seed 3's sensitivities");
+    // the session's whole path (decode, preprocess, encode, ZOO, SADS) against the independent
+    // numpy reference (tests/pruning_reference) on HF's encoder states of this photo, with the
+    // reference's parameters: the same picks until the reference's first near-tie (tolerance as
+    // in pruning_parity: f32 on our side, f64 there)
+    let c = Case::load("tiny_tiles");
+    let json = format!(r#"{{"seed": {}, "m": {}, "h": {}}}"#, c.u("seed"), c.u("m"), c.f("h"));
+    let z = block_on(s.rank("zoo", &params(&json), "global")).unwrap();
+    let want = c.order("sads_multiply");
+    let agreed = agree_until_near_tie(&z.order, &want, &c.f64s("sads_multiply_margin"), &c.f64s("sads_multiply_score"), 1e-4);
+    assert!(agreed >= n / 4, "only {agreed} of {n} picks compared before a near-tie");
+    // back to the ranking the answers below use
+    let r = block_on(s.rank("zoo", &params(r#"{"seed": 3, "m": 8}"#), "per-tile")).unwrap();
+
+    // the answers' reference: the pipeline without the session, on a second instance of the model
     let vlm = load_vlm("tiny_tiles", "flex");
     let img = RgbImage::decode(&photo()).unwrap();
     let processed = vlm.preprocess(&img, None).unwrap();
     let ids = vlm.prompt_ids(Q, &processed).unwrap();
-    let q_ids = vlm.tokenizer.question_ids(Q).unwrap();
     let encoded = vlm.encode(processed, 1, &[], |_, _| {});
-    let method = params(r#"{"seed": 3, "m": 8}"#).build("zoo", &vlm.config).unwrap();
-    let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
-    let ranking = block_on(prune::rank(&method, &inputs, BudgetMode::PerTile)).unwrap();
-    assert_eq!(r.order, ranking.order, "the session ranks as the pipeline does");
 
     // all tokens: the unpruned generation
     let all = tokens(&vlm, vlm.start_answer(&ids, encoded.features(), &ForwardOptions::default(), 8).unwrap());

@@ -19,7 +19,7 @@
 //! - FastV and VisionZip scores (attention probabilities, mean 8.6e-4 and 1.6e-2): max |diff| <=
 //!   1e-7, 0.01 % of the mean FastV score (measured 7e-9 on both backends).
 
-mod common;
+use crate::common;
 
 use burn::tensor::Tensor;
 use common::*;

@@ -44,14 +44,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splitmix_matches_reference_values() {
-        // splitmix64 with seed 0: the published first outputs
-        let mut r = SplitMix64::new(0);
-        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
-    }
-
-    #[test]
     fn directions_are_unit_and_seeded() {
         let a = gaussian_directions(3, 5, 7);
         assert_eq!(a, gaussian_directions(3, 5, 7));
