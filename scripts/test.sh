@@ -5,14 +5,17 @@
 # table of the phases and the counts of Rust tests and browser checks, and last one line
 # "total: N passed, M failed".
 #
-# The wasm builds here use the CI profiles (ZPW_PROFILE=ci in scripts/build-web.sh: no LTO,
-# 16 codegen units; the same target features, cargo features and link arguments as the shipping
-# builds): the browser suite checks what the code computes and which build runs, not how small or
-# fast the shipping module is. scripts/serve.sh and the benchmarks build the shipping profiles.
-# ZPW_PROFILE=ship bash scripts/test.sh tests the shipping builds instead.
+# Everything here is built with Cargo.toml's `ci` profile (release's settings, the GPU stack and
+# parsers at opt-level 1; see there why the numbers are the same): the native tests, the CLI the
+# browser suite compares with (target/ci/zoo-prune-web) and the three wasm builds (ZPW_PROFILE=ci
+# in scripts/build-web.sh: the same target features, cargo features and link arguments as the
+# shipping builds). The browser suite checks what the code computes and which build runs, not how
+# small or fast the shipping module is; scripts/serve.sh and the benchmarks build the shipping
+# profiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export ZPW_PROFILE="${ZPW_PROFILE:-ci}"
+export ZPW_PROFILE=ci
+export ZPW_CLI="${CARGO_TARGET_DIR:-$(pwd)/target}/ci/zoo-prune-web"
 LOG_DIR="${ZPW_TEST_LOGS:-target/test-logs}"
 mkdir -p "$LOG_DIR"
 
@@ -43,7 +46,7 @@ summary() {
 
 rust_tests() {
   local rc=0
-  cargo test --release --no-fail-fast 2>&1 | tee "$LOG_DIR/rust.log" || rc=$?
+  cargo test --profile ci --no-fail-fast 2>&1 | tee "$LOG_DIR/rust.log" || rc=$?
   # one "test result:" line per test binary (the library's unit tests, tests/main.rs)
   RUST_PASSED=$(grep -o 'test result: [A-Za-z]*\. [0-9]* passed' "$LOG_DIR/rust.log" | awk '{s += $4} END {print s + 0}')
   RUST_FAILED=$(grep -o '[0-9]* failed;' "$LOG_DIR/rust.log" | awk '{s += $1} END {print s + 0}')
@@ -65,7 +68,7 @@ phase "setup (apt, toolchains, tools)" bash scripts/setup.sh
 phase "wasm build: plain" env ZPW_WASM=plain bash scripts/build-web.sh
 phase "wasm build: simd" env ZPW_WASM=simd bash scripts/build-web.sh
 phase "wasm build: threads" env ZPW_WASM=threads bash scripts/build-web.sh
-phase "native test build" cargo test --release --no-run --timings
+phase "native test build" cargo test --profile ci --no-run --timings
 phase "Rust tests" rust_tests
 phase "browser suite" web_tests
 summary

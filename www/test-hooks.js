@@ -1,4 +1,4 @@
-// Hooks for the e2e suite (tests/e2e/smoke.mjs), loaded only when the page's URL has ?test=1:
+// Hooks for the e2e suite (tests/e2e/*.test.mjs), loaded only when the page's URL has ?test=1:
 // read the state, feed a synthetic layout, simulate a Worker message.
 
 import { el } from './elements.js';

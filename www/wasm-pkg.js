@@ -40,9 +40,26 @@ export function pickBuild({ cpu, wanted } = {}) {
 // Whether `build` has burn's WebGPU backend (the plain and threaded builds are CPU-only).
 export const hasWebgpu = (build) => build === Build.SIMD;
 
-// The package's module for `build` (pickBuild's answer, or undefined: the best one-thread build).
+// What to load instead when a build's files are not there: on a first `scripts/serve.sh` the page
+// is served as soon as the plain build exists and the SIMD and threaded ones are built after it.
+const FALLBACK = {
+  [Build.THREADS]: [Build.SIMD, Build.PLAIN],
+  [Build.SIMD]: [Build.PLAIN],
+  [Build.PLAIN]: [],
+};
+
+// The package's module for `build` (pickBuild's answer, or undefined: the best one-thread build),
+// or, when its files cannot be loaded, the next build that can: {build, mod, missing}, `missing`
+// naming each build tried before (empty when `build` itself loaded). Throws when none loads.
 export async function loadPkg(build) {
   const b = build || (hasSimd() ? Build.SIMD : Build.PLAIN);
-  const mod = await import(PATHS[b]);
-  return { build: b, mod };
+  const missing = [];
+  for (const c of [b, ...FALLBACK[b]]) {
+    try {
+      return { build: c, mod: await import(PATHS[c]), missing };
+    } catch (e) {
+      missing.push(`the ${c} build (${PATHS[c].replace('../', '')}) could not be loaded: ${e.message || e}`);
+    }
+  }
+  throw new Error(`no wasm build could be loaded: ${missing.join('; ')}`);
 }

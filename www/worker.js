@@ -63,6 +63,9 @@ if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
   };
 }
 self.__zpwGpuDevices = gpuDevices;
+// The wasm memory of the instance in use (the e2e suite grows it to its limit to run the next
+// request out of memory for real: errorText() must then say so).
+self.__zpwWasmMemory = () => (wasmExports && wasmExports.memory) || null;
 const status = (text) => post({ type: FromWorker.STATUS, text });
 
 function errorText(e) {
@@ -367,6 +370,7 @@ const POOL_TIMEOUT_MS = 30_000;
 // The threaded build, its pool of `n` Workers started; throws when any part fails or times out.
 async function startThreaded(n) {
   const loaded = await loadPkg(Build.THREADS);
+  if (loaded.build !== Build.THREADS) throw new Error(loaded.missing[0]);
   const exports = await loaded.mod.default();
   let timer;
   const timeout = new Promise((_, reject) => {
@@ -411,11 +415,20 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
       chosen = Build.SIMD;
     }
   }
+  let buildMissing = null;
   if (chosen !== Build.THREADS) {
     const loaded = await loadPkg(chosen);
     pkg = loaded.mod;
     wasmBuild = loaded.build;
     wasmExports = await pkg.default();
+    if (loaded.build !== chosen) {
+      // a build not there yet (a first scripts/serve.sh builds the plain one first): the next one
+      buildMissing = `${loaded.missing.join('; ')}, so the ${loaded.build} build`;
+      if (useWebgpu && !hasWebgpu(loaded.build)) {
+        useWebgpu = false;
+        reason = `the ${loaded.build} wasm build has no WebGPU`;
+      }
+    }
   }
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
@@ -442,7 +455,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     choice,
     adapter: gpu ? `${gpu.name}${gpu.fallback ? ', a software (CPU) adapter' : ''}` : null,
     gpu,
-    fallbackReason: [reason || model.fallback_reason(), threadsFailed].filter(Boolean).join('; ') || null,
+    fallbackReason: [reason || model.fallback_reason(), threadsFailed, buildMissing].filter(Boolean).join('; ') || null,
     splits: model.backend() === 'webgpu' ? splits : [],
     revision,
     wasmBytes: wasmMemory(),
