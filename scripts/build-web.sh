@@ -9,7 +9,8 @@
 #                 without SIMD has no WebGPU either).
 # ZPW_WASM=simd, threads or plain builds only that one (the others are left as they are).
 # Installs what it needs when missing: the wasm32 target, the pinned nightly with rust-src and its
-# wasm32 target, and wasm-bindgen-cli (the exact version of the wasm-bindgen crate in Cargo.toml).
+# wasm32 target, wasm-bindgen-cli (the exact version of the wasm-bindgen crate in Cargo.toml), and
+# Debian's wabt (the plain build is validated without SIMD; scripts/strip-simd.py says why).
 # No wasm-opt: Debian's binaryen breaks wasm-bindgen's output.
 #
 # ZPW_PROFILE=ci (scripts/test.sh) builds the same three with the profile the native tests use
@@ -35,6 +36,17 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WB_VERSION"
   echo "build-web: installing wasm-bindgen-cli $WB_VERSION (a few minutes)"
   # no --locked: its lock file pins a yanked crate
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
+fi
+
+if [ "${ZPW_WASM:-all}" = all ] || [ "${ZPW_WASM:-all}" = plain ]; then
+  if ! command -v wasm-validate >/dev/null; then
+    # the plain build is checked to hold no SIMD instruction (Debian's wabt)
+    echo "build-web: installing Debian's wabt (wasm-validate)"
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wabt >/dev/null
+  fi
 fi
 
 # getrandom >= 0.3.4 picks the Web Crypto backend from its wasm_js feature alone; the cfg is kept
@@ -63,9 +75,7 @@ build() {
     # gemm compiles its simd128 kernels into every wasm32 build (unused here): stubbed out, so that
     # a browser without SIMD can compile the module (scripts/strip-simd.py says why and how)
     python3 scripts/strip-simd.py "$out.new/zoo_prune_web_bg.wasm"
-    if command -v wasm-validate >/dev/null; then
-      wasm-validate --disable-simd "$out.new/zoo_prune_web_bg.wasm"
-    fi
+    wasm-validate --disable-simd "$out.new/zoo_prune_web_bg.wasm"
   fi
   local raw gz
   raw=$(stat -c %s "$out.new/zoo_prune_web_bg.wasm")

@@ -11,8 +11,8 @@ PORT="${PORT:-8080}"
 # The first run on a fresh machine builds for many minutes (plain ~3.5, SIMD ~16, threaded ~9 from
 # cold): the plain build is made first, the page is served as soon as it exists (every browser can
 # run it, and the image check always loads it), and the SIMD and threaded builds follow while the
-# page is up; www/wasm-pkg.js loads the best build whose files exist at the time the model loads
-# (reload the page after "all builds ready" to get the faster ones).
+# page is up (any older SIMD / threaded build is set aside first); www/wasm-pkg.js loads the best
+# build whose files exist at the time the model loads (reload the page after "all builds ready").
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   ZPW_WASM=plain scripts/build-web.sh
 fi
@@ -28,9 +28,16 @@ Handler.extensions_map[".js"] = "text/javascript"
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 PY
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null' EXIT INT TERM
+trap 'kill $SERVER 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 sleep 0.5
 kill -0 $SERVER 2>/dev/null || { echo "serve: the server did not start (port $PORT in use?)" >&2; exit 1; }
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  # a SIMD or threaded build left from an older checkout may not match www/ any more: set aside
+  # until rebuilt (a few seconds when nothing changed), so the page never loads a stale module
+  find pkg -maxdepth 1 -type f -delete
+  rm -rf pkg/threads
+fi
 echo
 echo "serving $(pwd) -- open http://127.0.0.1:$PORT/www/ (Ctrl-C stops)"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -38,7 +45,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   if ZPW_WASM=simd scripts/build-web.sh && ZPW_WASM=threads scripts/build-web.sh; then
     echo "serve: all builds ready (reload the page to use the SIMD / threaded build)"
   else
-    echo "serve: a build failed (above); the page keeps running what exists" >&2
+    echo "serve: a build failed (above); the page keeps running the plain build" >&2
   fi
 fi
 wait $SERVER

@@ -8,6 +8,8 @@
 # SKIP_BUILD=1: use pkg/ as it is. Extra arguments replace the list of test files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   scripts/build-web.sh
@@ -20,15 +22,15 @@ fi
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM" ]; then
   echo "test-web: installing Debian's chromium"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
 fi
 export CHROMIUM
 
 if ! command -v wasm-validate >/dev/null; then
   echo "test-web: installing Debian's wabt (wasm-validate)"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y wabt
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y wabt
 fi
 
 if [ $# -eq 0 ]; then set -- tests/e2e/*.test.mjs; fi

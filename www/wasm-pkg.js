@@ -42,8 +42,9 @@ export const hasWebgpu = (build) => build === Build.SIMD;
 
 // What to load instead when a build's files are not there: on a first `scripts/serve.sh` the page
 // is served as soon as the plain build exists and the SIMD and threaded ones are built after it.
+// (The threaded build's caller falls back to the one-thread builds itself.)
 const FALLBACK = {
-  [Build.THREADS]: [Build.SIMD, Build.PLAIN],
+  [Build.THREADS]: [],
   [Build.SIMD]: [Build.PLAIN],
   [Build.PLAIN]: [],
 };

@@ -370,7 +370,6 @@ const POOL_TIMEOUT_MS = 30_000;
 // The threaded build, its pool of `n` Workers started; throws when any part fails or times out.
 async function startThreaded(n) {
   const loaded = await loadPkg(Build.THREADS);
-  if (loaded.build !== Build.THREADS) throw new Error(loaded.missing[0]);
   const exports = await loaded.mod.default();
   let timer;
   const timeout = new Promise((_, reject) => {

@@ -8,14 +8,13 @@
 //
 // Run alone: node --test tests/e2e/builtin.test.mjs (see lib.mjs for what it needs).
 
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, OUT, LOAD_TIMEOUT, SECTION, log, checker, show, builtinAnswer, scenes as readScenes, startSuite, hygiene, need, pageUrl,
-  askAndWait, waitImage, giveImage, fallbackAdapter,
-} from './lib.mjs';
+  askAndWait, waitImage, giveImage, fallbackAdapter, test } from './lib.mjs';
 
 const suite = await startSuite({ noIso: true });
 after(() => suite.close());

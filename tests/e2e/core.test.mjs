@@ -12,13 +12,12 @@
 //
 // Run alone: node --test tests/e2e/core.test.mjs (see lib.mjs for what it needs).
 
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   OUT, MODEL, QUESTION, KEEP, SEED, METHODS, BUDGETS, SECTION, log, checker, expectedAnswer, nativeRanking, compareOrders,
-  startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait,
-} from './lib.mjs';
+  startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait, test } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());

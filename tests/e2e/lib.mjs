@@ -14,6 +14,7 @@
 // WebGPU), ZPW_SECTION_TIMEOUT (seconds a section may take; default: no limit, as each wait in it
 // has its own timeout).
 
+import { test as nodeTest } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { crc32 } from 'node:zlib';
 import { createReadStream, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -52,6 +53,20 @@ export const log = (s) => console.log(`[${secs()} s] ${s}`);
 
 // check(name, ok, detail): one test point under the section `t`, which passes or fails alone.
 // Await it (it resolves once the point is reported; a failure does not throw here).
+// node:test's test(), each section's thrown error also printed as a "FAIL - " line: with the
+// checks' own "ok   - " / "FAIL - " lines (checker below) that is what scripts/test.sh counts (node's
+// own totals count each section as a test too, and a failing check twice: it and its section).
+export function test(name, options, fn) {
+  return nodeTest(name, options, async (t) => {
+    try {
+      return await fn(t);
+    } catch (e) {
+      console.log(`FAIL - section "${name}" stopped: ${String((e && e.message) || e).split('\n')[0]}`);
+      throw e;
+    }
+  });
+}
+
 export function checker(t) {
   return (name, ok, detail = '') => {
     console.log(`${ok ? 'ok  ' : 'FAIL'} - ${name}${detail ? `: ${detail}` : ''}`);

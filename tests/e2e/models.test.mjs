@@ -6,13 +6,12 @@
 //
 // Run alone: node --test tests/e2e/models.test.mjs (see lib.mjs for what it needs).
 
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, OUT, MODEL, IMAGE, QUESTION, MAX_NEW_TOKENS, LOAD_TIMEOUT, SECTION, FAKEHUB, FAKEHUB_FILES, log, checker, cli,
-  expectedAnswer, startSuite, hygiene, need, pageUrl, askAndWait, waitImage, fallbackAdapter,
-} from './lib.mjs';
+  expectedAnswer, startSuite, hygiene, need, pageUrl, askAndWait, waitImage, fallbackAdapter, test } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());

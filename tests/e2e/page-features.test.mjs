@@ -12,14 +12,13 @@
 //
 // Run alone: node --test tests/e2e/page-features.test.mjs (see lib.mjs for what it needs).
 
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, OUT, MODEL, IMAGE, QUESTION, KEEP, MAX_NEW_TOKENS, SEED, ANSWER_TIMEOUT, LOAD_TIMEOUT, SECTION, log, checker, expectedAnswer,
   nativeRanking, compareOrders, spearmanOfOrders, imageFileSize, startSuite, hygiene, openTinyPage, need, pageUrl, setRatio,
-  setControls, waitRanked, askAndWait, rowsOf, overlayHash, waitImage, encodedImage, giveImage,
-} from './lib.mjs';
+  setControls, waitRanked, askAndWait, rowsOf, overlayHash, waitImage, encodedImage, giveImage, test } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());
