@@ -54,13 +54,12 @@ def enc_leb(v):
 
 
 def sections(buf):
-    """[(id, start of payload, end of payload)] of a wasm module."""
+    """[(id, start of the section (its id byte), start of payload, end of payload)] of a module."""
     assert buf[:4] == b"\0asm", "not a wasm module"
     i, out = 8, []
     while i < len(buf):
-        sid = buf[i]
         size, j = leb(buf, i + 1)
-        out.append((sid, j, j + size))
+        out.append((buf[i], i, j, j + size))
         i = j + size
     return out
 
@@ -121,9 +120,9 @@ def function_names(buf, start, end):
 def main(path):
     buf = bytearray(open(path, "rb").read())
     secs = sections(buf)
-    imports = next((imported_functions(buf, s) for sid, s, _ in secs if sid == 2), 0)
+    imports = next((imported_functions(buf, s) for sid, _, s, _ in secs if sid == 2), 0)
     names = {}
-    for sid, s, e in secs:
+    for sid, _, s, e in secs:
         if sid == 0:
             ln, i = leb(buf, s)
             if buf[i:i + ln] == b"name":
@@ -131,8 +130,8 @@ def main(path):
     if not names:
         sys.exit(f"strip-simd: {path} has no name section: cannot tell gemm's simd128 functions")
     targets = {idx for idx, n in names.items() if PATTERN.search(n)}
-    code = next((s, e) for sid, s, e in secs if sid == 10)
-    n, i = leb(buf, code[0])
+    head, start, end = next((h, s, e) for sid, h, s, e in secs if sid == 10)
+    n, i = leb(buf, start)
     bodies = []
     for k in range(n):
         size, j = leb(buf, i)
@@ -149,15 +148,7 @@ def main(path):
             bodies[k] = b"\x00\x00\x0b"  # no locals; unreachable; end
             replaced += 1
     payload = enc_leb(n) + b"".join(enc_leb(len(b)) + b for b in bodies)
-    # the code section's own start (its id byte), to rewrite its size
-    i, start_of_code = 8, None
-    while i < len(buf):
-        size, j = leb(buf, i + 1)
-        if buf[i] == 10:
-            start_of_code = i
-            break
-        i = j + size
-    out = buf[:start_of_code] + bytes([10]) + enc_leb(len(payload)) + payload + buf[code[1]:]
+    out = buf[:head] + bytes([10]) + enc_leb(len(payload)) + payload + buf[end:]
     open(path, "wb").write(out)
     print(f"strip-simd: {path}: {replaced} of {n} function bodies (gemm's simd128 kernels) replaced by unreachable; "
           f"{len(buf)} -> {len(out)} bytes")

@@ -420,6 +420,20 @@ export const overlayHash = (page) => page.evaluate(() => {
   return h;
 });
 
+// Back to the sample photo with `params` chosen: clicked again while it is shown it is a new image
+// whose name is already there, so this waits until the Worker has encoded that very version (and
+// the intake is idle), then for its ranking.
+export async function backToSample(page, params) {
+  await setControls(page, params);
+  await page.click('[data-sample="photo.png"]');
+  await waitImage(page, /photo\.png/);
+  await page.waitForFunction(() => {
+    const s = window.__zpw.state;
+    return s.encoding && s.encoding.imageVersion === s.imageVersion && !document.body.dataset.intakeBusy;
+  }, null, { timeout: 60_000 });
+  await waitRanked(page, params);
+}
+
 export async function waitImage(page, re) {
   await page.waitForFunction((src) => new RegExp(src).test(document.getElementById('image-name').textContent)
     || !document.getElementById('error').hidden, re.source, { timeout: 60_000 });

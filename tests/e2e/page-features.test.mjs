@@ -18,7 +18,7 @@ import path from 'node:path';
 import {
   ROOT, OUT, MODEL, IMAGE, QUESTION, KEEP, MAX_NEW_TOKENS, SEED, ANSWER_TIMEOUT, LOAD_TIMEOUT, SECTION, log, checker, expectedAnswer,
   nativeRanking, compareOrders, spearmanOfOrders, imageFileSize, startSuite, hygiene, openTinyPage, need, pageUrl, setRatio,
-  setControls, waitRanked, askAndWait, rowsOf, overlayHash, waitImage, encodedImage, giveImage, test } from './lib.mjs';
+  setControls, waitRanked, askAndWait, rowsOf, overlayHash, waitImage, encodedImage, giveImage, test, backToSample } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());
@@ -477,10 +477,7 @@ test('image inputs: sample row, drop, paste, a huge image, WebP, EXIF, a text fi
 test('the slider at 1088 tokens (17 tiles x 64, a synthetic layout over the photo): every redraw right', SECTION, async (t) => {
   const check = checker(t);
   need(page);
-  await setControls(page, random);
-  await page.click('[data-sample="photo.png"]');
-  await waitImage(page, /photo\.png/);
-  await waitRanked(page, random);
+  await backToSample(page, random);
   if (await page.isVisible('#class-off')) await page.click('#class-off');
   await page.evaluate(() => {
     const numbers = document.getElementById('order-numbers');

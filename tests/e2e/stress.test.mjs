@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, OUT, MODEL, IMAGE, QUESTION, SEED, MAX_NEW_TOKENS, ANSWER_TIMEOUT, LOAD_TIMEOUT, SECTION, log, checker, expectedAnswer,
-  pngWithSize, startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait, rowsOf, waitImage, test } from './lib.mjs';
+  pngWithSize, startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait, rowsOf, waitImage, test, backToSample } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());
@@ -30,12 +30,6 @@ const look = () => page.evaluate(() => ({
   version: window.__zpw.state.imageVersion,
   rows: [...document.querySelectorAll('#compare-rows tr')].map((r) => r.textContent),
 }));
-// The sample photo, clicked again while it is shown, is a new image: its name is already there, so
-// wait until the Worker has encoded this very version (and the intake is idle) before counting.
-const settled = () => page.waitForFunction(() => {
-  const s = window.__zpw.state;
-  return s.encoding && s.encoding.imageVersion === s.imageVersion && !document.body.dataset.intakeBusy;
-}, null, { timeout: 60_000 });
 const waitError = (re) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('error').textContent)
   && !document.getElementById('error').hidden, re.source, { timeout: 60_000 });
 
@@ -55,12 +49,8 @@ test('the tiny checkpoint loads on WebGPU and answers as the CLI (the table\'s f
 test('images the decoder refuses: a truncated PNG, a 40000 x 40000 one', SECTION, async (t) => {
   const check = checker(t);
   need(page);
-  await setControls(page, random);
   await page.selectOption('#grid', '0');
-  await page.click('[data-sample="photo.png"]');
-  await waitImage(page, /photo\.png/);
-  await settled();
-  await waitRanked(page, random);
+  await backToSample(page, random);
   const before = await look();
 
   // a truncated PNG: Chromium shows what it has, our decoder (as the CLI) refuses it
@@ -89,11 +79,7 @@ test('images the decoder refuses: a truncated PNG, a 40000 x 40000 one', SECTION
 test('faster than the Worker: ten images at once, five methods at once, the slider, a question typed', SECTION, async (t) => {
   const check = checker(t);
   need(page);
-  await setControls(page, random);
-  await page.click('[data-sample="photo.png"]');
-  await waitImage(page, /photo\.png/);
-  await settled();
-  await waitRanked(page, random);
+  await backToSample(page, random);
   const before = await look();
   // ten images given at once: only the last is taken and encoded
   await page.evaluate(async () => {
@@ -176,10 +162,7 @@ test('answers under pressure: the slider dragged, Stop then Ask, a model loaded 
   const check = checker(t);
   need(page);
   // the slider dragged through an answer: the answer is the one asked for, the overlay follows the slider
-  await setControls(page, { ...random, method: 'feature-norm' });
-  await page.click('[data-sample="photo.png"]');
-  await waitImage(page, /photo\.png/);
-  await waitRanked(page, { ...random, method: 'feature-norm' });
+  await backToSample(page, { ...random, method: 'feature-norm' });
   await page.fill('#question', QUESTION);
   await page.fill('#max-tokens', String(MAX_NEW_TOKENS));
   await setRatio(page, 1);
