@@ -16,6 +16,11 @@
 //
 // --webgpu-load measures WebGPU's load time and memory only (no answers: on a software adapter an
 // encode takes tens of minutes).
+//
+// --peer FILE.onnx also runs the peer a visitor's browser would otherwise run: ONNX Runtime Web
+// (node_modules/onnxruntime-web, its wasm backend with SIMD and threads) on the same vision encoder +
+// connector exported by scripts/export_onnx.py, in the same browser at the same thread count
+// (scripts/bench-peer.html), and prints our page's encode per tile against it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
@@ -45,6 +50,7 @@ const WASM = opt('--wasm', THREADS > 1 ? null : 'simd');
 const OUT = opt('--out', null);
 const WEBGPU = args.includes('--webgpu');
 const WEBGPU_LOAD = !WEBGPU && args.includes('--webgpu-load');
+const PEER = opt('--peer', null);
 const KEEPS = [1, 0.5, 0.25, 0.1];
 const IMAGE = 'tests/fixtures/photo.png';
 const QUESTION = 'What colour is the cat?';
@@ -153,6 +159,23 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
   return { loaded, rows };
 }
 
+// ONNX Runtime Web on one tile (scripts/bench-peer.html): load, then the median of RUNS runs after a warm-up.
+async function peerFigures(browser, base) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const size = JSON.parse(readFileSync(path.join(ROOT, MODEL, 'config.json'), 'utf8')).vision_config.image_size;
+  const q = new URLSearchParams({ model: `/${path.relative(ROOT, path.resolve(PEER))}`, size: String(size), threads: String(THREADS), runs: String(RUNS) });
+  await page.goto(`${base}/scripts/bench-peer.html?${q}`);
+  await page.waitForFunction(() => window.__peer, null, { timeout: TIMEOUT, polling: 500 });
+  const r = await page.evaluate(() => window.__peer);
+  await context.close();
+  if (r.error) throw new Error(`ONNX Runtime Web failed: ${r.error}`);
+  r.tileMs = median(r.times);
+  console.error(`  peer (ONNX Runtime Web, ${r.threads} thread(s), isolated ${r.isolated}): load ${r.loadMs.toFixed(0)} ms, a tile ${r.tileMs.toFixed(0)} ms (runs ${r.times.map((x) => x.toFixed(0)).join(', ')})`);
+  return r;
+}
+
+const peerVersion = () => JSON.parse(readFileSync(path.join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version;
 const fmt = (x, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}x` : '–');
 
@@ -182,6 +205,7 @@ async function main() {
   const pages = {};
   for (const b of backends) pages[b] = await pageFigures(browser, base, b);
   const webgpuLoad = WEBGPU_LOAD ? await pageFigures(browser, base, 'webgpu', true) : null;
+  const peer = PEER ? await peerFigures(browser, base) : null;
   await browser.close();
   server.close();
 
@@ -218,8 +242,15 @@ async function main() {
       return [fmt(pv, 1), pv && nv ? `${(nv / pv).toFixed(2)}x slower` : '–'];
     })].join(' | ')} |`);
   }
+  if (peer) {
+    const ours = pages.cpu.rows[0].encode_ms / nat[0].tiles;
+    say('');
+    say(`peer: ONNX Runtime Web ${peerVersion()} (wasm, SIMD, ${peer.threads} thread(s)) on the same encoder + connector (scripts/export_onnx.py, f32), one tile: ` +
+      `${fmt(peer.tileMs)} ms (median of ${peer.times.length} after a warm-up; load ${fmt(peer.loadMs)} ms). ` +
+      `Our page on the CPU: ${fmt(ours)} ms a tile (its encode / tiles). **page / peer: ${(ours / peer.tileMs).toFixed(2)}**`);
+  }
   console.log(lines.join('\n'));
-  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, fileBytes, f32Bytes, runs: RUNS, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
+  if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, peer, fileBytes, f32Bytes, runs: RUNS, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
 }
 
 main().catch((e) => {

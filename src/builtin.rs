@@ -20,7 +20,7 @@ use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
 use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
-use crate::model::{ForwardOptions, Idefics3};
+use crate::model::{ForwardOptions, Idefics3, LayerKv};
 use crate::preprocess::{ProcessedImage, ProcessorConfig, RgbImage};
 use crate::prompt::{PromptTokenizer, END_OF_UTTERANCE, FAKE_TOKEN, GLOBAL_IMG_TOKEN, IMAGE_TOKEN};
 use crate::rng::SplitMix64;
@@ -567,9 +567,9 @@ pub fn group_loss(
     let owner: Vec<i64> = groups.iter().enumerate().flat_map(|(i, g)| std::iter::repeat(i as i64).take(g.len())).collect();
     let q = owner.len();
     let owner = Tensor::<1, Int>::from_data(TensorData::new(owner, [q]), &device);
-    for layer in cache.layers.iter_mut() {
-        if let Some((k, v)) = layer.take() {
-            *layer = Some((k.select(0, owner.clone()), v.select(0, owner.clone())));
+    for l in 0..cache.layers.len() {
+        if let Some((k, v)) = cache.take_tensors(l, &device) {
+            cache.layers[l] = Some(LayerKv::Tensors(k.select(0, owner.clone()), v.select(0, owner.clone())));
         }
     }
     let p = prefix.len();

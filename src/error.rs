@@ -14,6 +14,9 @@ pub enum Error {
     Prompt(String),
     #[error("device: {0}")]
     Device(String),
+    /// A newer request stopped this one (not a failure: nothing to show).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     #[error("{0}")]
     Other(String),
 }

@@ -33,6 +33,8 @@ impl Generation {
     ) -> Self {
         let mut cache = model.text.new_cache();
         let prompt_len = embeds.dims()[1];
+        // sized once for the whole answer: decoding writes each token's keys in place
+        cache.reserve(prompt_len + max_new_tokens);
         let out = model.text.forward(embeds, &mut cache, opts);
         let s = out.hidden.dims()[1];
         let last = out.hidden.narrow(1, s - 1, 1);

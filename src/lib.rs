@@ -4,6 +4,7 @@
 #[cfg(feature = "tooling")]
 pub mod builtin;
 pub mod config;
+pub mod cpu;
 pub mod device;
 pub mod error;
 #[cfg(all(feature = "tooling", not(target_family = "wasm")))]

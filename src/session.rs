@@ -281,6 +281,23 @@ impl Session {
         max_grid: u32,
         mut on_progress: impl FnMut(usize, usize),
     ) -> Result<Encoding> {
+        self.encode_until(image, question, max_grid, |done, total| {
+            on_progress(done, total);
+            std::future::ready(true)
+        })
+        .await
+    }
+
+    /// [`Self::encode`], asking `go_on(done, total)` after each tile whether to continue: when it
+    /// answers false (a newer image, tiling or model is waiting: the page's Worker yields to its
+    /// messages inside it) the encode stops there, holding no image, and says it was interrupted.
+    pub async fn encode_until<F: std::future::Future<Output = bool>>(
+        &mut self,
+        image: &[u8],
+        question: &str,
+        max_grid: u32,
+        mut go_on: impl FnMut(usize, usize) -> F,
+    ) -> Result<Encoding> {
         self.gen = None;
         self.prepared = None;
         self.ranked = None;
@@ -301,7 +318,9 @@ impl Session {
             // follow the encoder's work rather than the queueing of it.
             read_floats(part.features.clone().reshape([-1]).narrow(0, 0, 1)).await?;
             parts.push(part);
-            on_progress(i + 1, total);
+            if !go_on(i + 1, total).await && i + 1 < total {
+                return Err(Error::Interrupted(format!("the encode stopped after tile {} of {total}", i + 1)));
+            }
         }
         let encoded = self.vlm.assemble(processed, parts);
         let t2 = (self.clock)();

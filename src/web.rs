@@ -169,7 +169,9 @@ impl WebModel {
         to_js(&self.session.tiling(width, height).map_err(js)?)
     }
 
-    /// `Session::encode`; `on_progress(done, total)` after each tile. Returns the `Encoding`.
+    /// `Session::encode_until`; after each tile `on_progress(done, total)` is called and, when it
+    /// returns a Promise, awaited: it resolving to `false` stops the encode there (an error whose
+    /// message starts with "interrupted:"). Returns the `Encoding`.
     pub async fn encode(
         &mut self,
         image: Vec<u8>,
@@ -177,12 +179,22 @@ impl WebModel {
         max_grid: u32,
         on_progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
-        let progress = |done: usize, total: usize| {
-            if let Some(f) = &on_progress {
-                let _ = f.call2(&JsValue::NULL, &JsValue::from(done), &JsValue::from(total));
+        let go_on = |done: usize, total: usize| {
+            let r = on_progress.as_ref().map(|f| f.call2(&JsValue::NULL, &JsValue::from(done), &JsValue::from(total)));
+            async move {
+                match r {
+                    Some(Ok(v)) if v.is_instance_of::<js_sys::Promise>() => {
+                        match wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(v)).await {
+                            Ok(v) => v != JsValue::FALSE,
+                            Err(_) => true,
+                        }
+                    }
+                    Some(Ok(v)) => v != JsValue::FALSE,
+                    _ => true,
+                }
             }
         };
-        let encoding = self.session.encode(&image, &question, max_grid, progress).await.map_err(js)?;
+        let encoding = self.session.encode_until(&image, &question, max_grid, go_on).await.map_err(js)?;
         to_js(&encoding)
     }
 

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
+use crate::cpu::convert::{extend_f32, Source};
 use crate::error::{Error, Result};
 
 /// Reads `len` bytes of the file at `offset`.
@@ -234,29 +235,30 @@ impl<'a> WeightMap<'a> {
         let row_elems: usize = shape.iter().skip(1).product();
         let n_rows = shape.first().copied().unwrap_or(1);
         assert!(rows.start <= rows.end && rows.end <= n_rows, "rows {rows:?} of {n_rows}");
-        let width = match e.dtype {
-            Dtype::F32 => 4,
-            Dtype::BF16 | Dtype::F16 => 2,
+        let from = match e.dtype {
+            Dtype::F32 => Source::F32,
+            Dtype::BF16 => Source::BF16,
+            Dtype::F16 => Source::F16,
             other => {
                 return Err(Error::Checkpoint(format!(
                     "tensor `{name}` has dtype {other:?}; only F32, BF16 and F16 are supported"
                 )))
             }
         };
+        let width = from.width();
         // converted in pieces of at most 4 MiB: through a reader, only a piece is copied at a time
-        let (from, to) = (rows.start * row_elems * width, rows.end * row_elems * width);
-        let mut values: Vec<f32> = Vec::with_capacity((to - from) / width);
-        let piece = (4 << 20) / (width * 4) * (width * 4);
-        let mut at = from;
+        let (from_byte, to) = (rows.start * row_elems * width, rows.end * row_elems * width);
+        let mut values: Vec<f32> = Vec::with_capacity((to - from_byte) / width);
+        let piece = match self.data {
+            // bytes at hand: one pass over the whole range (converted in parallel pieces)
+            Data::Bytes(_) => usize::MAX,
+            Data::Reader(_) => (4 << 20) / (width * 4) * (width * 4),
+        };
+        let mut at = from_byte;
         while at < to {
-            let next = (at + piece).min(to);
+            let next = at.saturating_add(piece).min(to);
             let data = self.bytes(e, at..next)?;
-            match e.dtype {
-                Dtype::F32 => values.extend(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
-                Dtype::BF16 => values
-                    .extend(data.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))),
-                _ => values.extend(data.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())),
-            }
+            extend_f32(&mut values, &data, from);
             at = next;
         }
         self.used.borrow_mut().insert(name.to_string());
@@ -274,7 +276,9 @@ impl<'a> WeightMap<'a> {
         Ok(Tensor::from_data(TensorData::new(values, shape), device))
     }
 
-    /// A Linear weight stored by PyTorch as [out, in], returned as burn's [in, out].
+    /// A Linear weight stored by PyTorch as [out, in], returned as burn's [in, out]. On flex that is
+    /// the checkpoint's own rows seen transposed (a view: gemm reads either layout at the same
+    /// speed, README "Measured figures"); elsewhere the values are transposed once here.
     pub fn linear_weight(
         &self,
         name: &str,
@@ -283,13 +287,22 @@ impl<'a> WeightMap<'a> {
         device: &Device,
     ) -> Result<Tensor<2>> {
         let values = self.f32_values(name, &[d_out, d_in])?;
-        let mut t = vec![0f32; values.len()];
-        for o in 0..d_out {
-            for i in 0..d_in {
-                t[i * d_out + o] = values[o * d_in + i];
+        if crate::cpu::flex::is_flex(device) {
+            return Ok(Tensor::<2>::from_data(TensorData::new(values, [d_out, d_in]), device).transpose());
+        }
+        let mut out = vec![0f32; values.len()];
+        // blocks of 32 x 32: both sides stay in cache
+        const B: usize = 32;
+        for o0 in (0..d_out).step_by(B) {
+            for i0 in (0..d_in).step_by(B) {
+                for o in o0..(o0 + B).min(d_out) {
+                    for i in i0..(i0 + B).min(d_in) {
+                        out[i * d_out + o] = values[o * d_in + i];
+                    }
+                }
             }
         }
-        Ok(Tensor::from_data(TensorData::new(t, [d_in, d_out]), device))
+        Ok(Tensor::from_data(TensorData::new(out, [d_in, d_out]), device))
     }
 
     /// Errors if the checkpoint holds tensors that the model did not read.

@@ -5,7 +5,7 @@
 import { el } from './elements.js';
 import { rankingKey } from './protocol.js';
 import { state, render } from './state.js';
-import { clearError, showError } from './ui.js';
+import { clearError, showError, secondsText } from './ui.js';
 import { saveUrl } from './url-state.js';
 
 // Ranks in the Worker for the current controls (session.js's prepare, given to initControls).
@@ -95,7 +95,9 @@ export function showTiling() {
       continue;
     }
     const grid = c.rows * c.cols > 0 ? `${c.rows}×${c.cols} tiles + global` : '1 tile';
-    o.textContent = `${base}: ${grid}, ${c.visual_tokens} tokens`;
+    // once a tile has been timed on this device: what encoding at this choice would take
+    const time = state.tileMs ? `, about ${secondsText(state.tileMs * c.tiles)}` : '';
+    o.textContent = `${base}: ${grid}, ${c.visual_tokens} tokens${time}`;
     o.dataset.tokens = String(c.visual_tokens);
   }
   el.tilingNote.textContent = info

@@ -59,7 +59,10 @@ function newWorker(source) {
   // ?threads=N (tests only) sizes the threaded build's pool (default: navigator.hardwareConcurrency;
   // 0: a pool that cannot start, to check the fallback to one thread)
   const threads = startParams.get('test') === '1' && startParams.has('threads') ? Number(startParams.get('threads')) : undefined;
-  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build, threads });
+  // ?tiledelay=MS (tests only) makes every encoded tile take MS longer (a slow device's tiles: the
+  // e2e check that a new image stops a many-tile encode after its current tile)
+  const tileDelayMs = startParams.get('test') === '1' ? Number(startParams.get('tiledelay')) || 0 : 0;
+  w.postMessage({ type: ToWorker.LOAD, source, backend: el.backend.value, maxTensorBytes: maxbuf, build, threads, tileDelayMs });
   return w;
 }
 

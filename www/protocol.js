@@ -2,7 +2,7 @@
 // tells a current ranking, the keep-ratio budget, and the model files with their cache. One copy,
 // imported by both sides, so that they cannot drift apart.
 //
-// Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?, build?, threads?}   backend: a Backend value;
+// Page -> Worker: {type: LOAD, source, backend, maxTensorBytes?, build?, threads?, tileDelayMs?}   backend: a Backend value;
 //                   maxTensorBytes: lowers the adapter's largest buffer (tests); build: a wasm-pkg.js
 //                   Build to run (tests); threads: the threaded build's pool size (tests)
 //                   source = {kind: URL, base} | {kind: HUB, hub, name (owner/model)} | {kind: FILES, files: {name: File}}
@@ -20,7 +20,8 @@
 //                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model;
 //                   wasmBuild: wasm-pkg.js's Build; threads: the CPU backend's thread count
 //                 {type: TILING, width, height, choices}
-//                 {type: ENCODE_PROGRESS, id, done, total}   after each encoded tile
+//                 {type: ENCODE_PROGRESS, id, done, total, tileMs}   after each encoded tile
+//                                 (tileMs: this encode's mean time a tile so far)
 //                 {type: ENCODED, id, imageVersion, maxGrid, encoding}
 //                 {type: RANKED, id, key, input (without the image), ranking}   (key: see rankingKey)
 //                 {type: PREPARED, id, skipped?}   (skipped: a newer request came first)

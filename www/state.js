@@ -4,6 +4,7 @@
 // suite times it and reads the kept count right after).
 
 export const state = {
+  tileMs: null, // this device's mean time a tile in the model's last encode (the time estimates)
   // ---- the model Workers
   worker: null, // the active model Worker (worker.js)
   source: null, // what the active worker loaded (for "Reload model")

@@ -37,3 +37,11 @@ export function readyLine() {
 
 // Two questions are the same up to case and spacing (a scene's question, typed again).
 export const sameQuestion = (a, b) => a.trim().toLowerCase().replace(/\s+/g, ' ') === b.trim().toLowerCase().replace(/\s+/g, ' ');
+
+// A duration for people: "0.8 s", "12 s", "3 min 20 s".
+export function secondsText(ms) {
+  const s = ms / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 120) return `${Math.round(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}

@@ -7,7 +7,7 @@
 import { el } from './elements.js';
 import { ToWorker, FromWorker, compareKey } from './protocol.js';
 import { state, render, setRanking } from './state.js';
-import { setStatus, showError, clearError, updateButtons, readyLine, bytesText, fmt } from './ui.js';
+import { setStatus, showError, clearError, updateButtons, readyLine, bytesText, fmt, secondsText } from './ui.js';
 import { currentInput, fillMethods, buildParams, showTiling, ratio, setRatio } from './controls.js';
 import { showWarnings } from './overlay.js';
 import { addRow } from './table.js';
@@ -19,11 +19,12 @@ import { showProgress } from './model-panel.js';
 const SWEEP = [1, 0.5, 0.25, 0.1];
 
 // Encoding runs tile by tile in the Worker; each finished tile moves the bar.
-function showEncodeProgress(done, total) {
+function showEncodeProgress(done, total, tileMs) {
   el.encodeProgressBox.hidden = done >= total;
   el.encodeProgress.max = total;
   el.encodeProgress.value = done;
-  el.encodeProgressText.textContent = `encoding the image: tile ${done} of ${total}`;
+  const left = tileMs > 0 && done < total ? ` · about ${secondsText(tileMs * (total - done))} left` : '';
+  el.encodeProgressText.textContent = `encoding the image: tile ${done} of ${total}${left}`;
   // what the latest encoding reported (the e2e test reads it)
   const p = state.encodeProgress && state.encodeProgress.open ? state.encodeProgress : { calls: 0, open: true };
   Object.assign(p, { done, total, calls: p.calls + 1 });
@@ -75,6 +76,7 @@ export function onWorkerMessage(m) {
       break;
     case FromWorker.LOADED: {
       state.ready = true;
+      state.tileMs = null; // a new model: its own time a tile
       state.dead = false;
       state.backend = m.backend;
       state.adapter = m.adapter;
@@ -119,9 +121,14 @@ export function onWorkerMessage(m) {
       state.tiling = m;
       showTiling();
       break;
-    case FromWorker.ENCODE_PROGRESS:
-      if (m.id === state.seq) showEncodeProgress(m.done, m.total);
+    case FromWorker.ENCODE_PROGRESS: {
+      // the time a tile takes on this device: the encode's own estimate and the Tiling choices'
+      const first = !state.tileMs;
+      if (m.tileMs > 0) state.tileMs = m.tileMs;
+      if (first && state.tileMs) showTiling();
+      if (m.id === state.seq) showEncodeProgress(m.done, m.total, m.tileMs);
       break;
+    }
     case FromWorker.ENCODED:
       state.encodes += 1;
       document.body.dataset.encodes = String(state.encodes);
@@ -158,6 +165,14 @@ export function onWorkerMessage(m) {
       break;
     case FromWorker.DONE:
       if (m.id !== state.askId) return;
+      if (!m.timings) {
+        // its encode was stopped for a newer model: nothing was answered
+        state.answering = false;
+        el.answer.dataset.state = 'stopped';
+        setStatus(readyLine(), 'ready');
+        updateButtons();
+        return;
+      }
       state.answering = false;
       // #answer holds exactly the streamed text; an empty answer is described by CSS, not added to it.
       el.answer.dataset.state = m.stopped ? 'stopped' : el.answer.textContent ? 'done' : 'done-empty';

@@ -30,6 +30,12 @@ let currentAsk = 0;
 let newest = 0;
 // What the wasm side holds now.
 let encodedKey = null; // `${imageVersion}|${maxGrid}`
+// The image and tiling the newest prepare or ask wants, and whether a model load waits: an encode
+// of anything else stops after its current tile (it yields to this Worker's messages per tile).
+let wantedKey = null;
+let loadWaiting = 0;
+const INTERRUPTED = 'interrupted:';
+let tileDelayMs = 0; // tests only (?tiledelay=): each tile's yield waits this long
 let encodedQuestion = null;
 let encoding = null; // the parsed JSON of WebModel.encode
 let rankKey = null; // rankingKey of the ranking held (protocol.js)
@@ -383,8 +389,9 @@ async function startThreaded(n) {
   return { mod: loaded.mod, exports };
 }
 
-async function load({ source, backend, maxTensorBytes: lowered, build, threads: wantedThreads }) {
+async function load({ source, backend, maxTensorBytes: lowered, build, threads: wantedThreads, tileDelayMs: delay }) {
   const t0 = performance.now();
+  tileDelayMs = Number(delay) || 0;
   const choice = Object.values(Backend).includes(backend) ? backend : Backend.AUTO;
   let { useWebgpu, gpu, reason } = await chooseBackend(choice);
   status('loading the wasm module…');
@@ -485,9 +492,15 @@ async function prepare(id, input) {
     encodedKey = null;
     rankKey = null;
     status('encoding the image…');
+    const t0 = performance.now();
     encoding = await step('encoding the image',
-      () => model.encode(new Uint8Array(image), question, maxGrid,
-        (done, total) => post({ type: FromWorker.ENCODE_PROGRESS, id, done, total })));
+      () => model.encode(new Uint8Array(image), question, maxGrid, async (done, total) => {
+        post({ type: FromWorker.ENCODE_PROGRESS, id, done, total, tileMs: (performance.now() - t0) / done });
+        // read the messages that came meanwhile (a macrotask): go on only if nobody wants
+        // another image, tiling or model
+        await new Promise((resolve) => setTimeout(resolve, tileDelayMs));
+        return wantedKey === eKey && loadWaiting === 0;
+      }));
     encodedKey = eKey;
     encodedQuestion = question;
     post({ type: FromWorker.ENCODED, id, imageVersion, maxGrid, encoding });
@@ -526,22 +539,38 @@ async function ask({ id, input, ratio, maxNewTokens, positions }) {
   post({ type: FromWorker.DONE, id, stopped: false, timings: model.timings(), wasmBytes: wasmMemory() });
 }
 
-function enqueue(during, fn, id) {
+// An encode that a newer request stopped (`WebModel.encode`'s "interrupted:" error): no failure.
+const interrupted = (e) => String((e && e.message) || e).startsWith(INTERRUPTED);
+
+function enqueue(during, fn, id, onInterrupt) {
   queue = queue.then(async () => {
     if (wasmDead) return;
     try {
       await fn();
     } catch (e) {
+      if (interrupted(e) && !wasmDead) {
+        encodedKey = null;
+        rankKey = null;
+        if (onInterrupt) onInterrupt();
+        return;
+      }
       report(during, e, id);
     }
   });
 }
 
+// What a prepare or ask message wants encoded.
+const wantKey = (input) => input && `${input.imageVersion}|${input.maxGrid}`;
+
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
     case ToWorker.LOAD:
-      enqueue('loading the model', () => load(msg));
+      loadWaiting += 1;
+      enqueue('loading the model', () => {
+        loadWaiting -= 1;
+        return load(msg);
+      });
       break;
     case ToWorker.TILING:
       enqueue('reading the tiling choices', async () => {
@@ -552,6 +581,7 @@ self.onmessage = (ev) => {
       break;
     case ToWorker.PREPARE:
       newest = Math.max(newest, msg.id);
+      if (msg.id === newest) wantedKey = wantKey(msg.input);
       enqueue('ranking the visual tokens', async () => {
         if (msg.id < newest) {
           post({ type: FromWorker.PREPARED, id: msg.id, skipped: true });
@@ -559,12 +589,14 @@ self.onmessage = (ev) => {
         }
         await prepare(msg.id, msg.input);
         post({ type: FromWorker.PREPARED, id: msg.id });
-      }, msg.id);
+      }, msg.id, () => post({ type: FromWorker.PREPARED, id: msg.id, skipped: true }));
       break;
     case ToWorker.ASK:
       newest = Math.max(newest, msg.id);
       currentAsk = msg.id; // a newer question ends the one being answered
-      enqueue('answering', () => ask(msg), msg.id);
+      wantedKey = wantKey(msg.input);
+      enqueue('answering', () => ask(msg), msg.id,
+        () => post({ type: FromWorker.DONE, id: msg.id, stopped: true, timings: null, wasmBytes: wasmMemory() }));
       break;
     case ToWorker.COMPARE:
       enqueue('comparing two methods', async () => {

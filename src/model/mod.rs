@@ -15,7 +15,7 @@ use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::weights::WeightMap;
 pub use connector::{pixel_shuffle, Connector};
-pub use text::{ForwardOptions, ForwardOutput, KvCache, LayerDrop, TextModel};
+pub use text::{ForwardOptions, ForwardOutput, HostKv, KvCache, LayerDrop, LayerKv, TextModel};
 pub use vision::{VisionOutput, VisionTransformer};
 
 #[derive(Module, Debug)]

@@ -65,26 +65,138 @@ pub struct TextModel {
     pub head_dim: usize,
 }
 
-/// Per-layer keys and values, [1, kv_heads, len, head_dim].
+/// One layer's keys and values (keys already rotated).
+#[derive(Clone)]
+pub enum LayerKv {
+    /// [b, kv_heads, len, head_dim] tensors, grown by concatenation: wgpu, the autodiff device of
+    /// training, batches of several prompts.
+    Tensors(Tensor<4>, Tensor<4>),
+    /// One prompt on flex: buffers written in place (see [`HostKv`]).
+    Host(HostKv),
+}
+
+/// Keys and values of one layer for one prompt on the CPU: f32 buffers [kv_heads, capacity,
+/// head_dim], each token's rows written where they stay. Sized once per answer
+/// ([`KvCache::reserve`]: prompt + new tokens), grown (doubling, one copy) only past that.
+#[derive(Clone)]
+pub struct HostKv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    heads: usize,
+    dim: usize,
+    capacity: usize,
+    len: usize,
+}
+
+impl HostKv {
+    fn new(heads: usize, dim: usize, capacity: usize) -> Self {
+        let n = heads * capacity * dim;
+        Self { k: vec![0.0; n], v: vec![0.0; n], heads, dim, capacity, len: 0 }
+    }
+
+    fn grow(&mut self, capacity: usize) {
+        let mut next = Self::new(self.heads, self.dim, capacity);
+        for h in 0..self.heads {
+            let (from, to, n) = (h * self.capacity * self.dim, h * capacity * self.dim, self.len * self.dim);
+            next.k[to..to + n].copy_from_slice(&self.k[from..from + n]);
+            next.v[to..to + n].copy_from_slice(&self.v[from..from + n]);
+        }
+        next.len = self.len;
+        *self = next;
+    }
+
+    /// Appends the rows of k, v ([1, heads, s, dim] on flex, any strides with a contiguous last
+    /// dimension); false (nothing written) when they cannot be read in place.
+    fn append(&mut self, k: &Tensor<4>, v: &Tensor<4>, reserve: usize) -> bool {
+        use crate::cpu::flex::{primitive, view4};
+        let [_, heads, s, dim] = k.dims();
+        debug_assert_eq!((heads, dim), (self.heads, self.dim));
+        let (Some(kp), Some(vp)) = (primitive(k), primitive(v)) else { return false };
+        let (Some(kv), Some(vv)) = (view4(&kp), view4(&vp)) else { return false };
+        if self.len + s > self.capacity {
+            self.grow((self.len + s).max(reserve).max(2 * self.capacity));
+        }
+        for (src, dst) in [(kv, &mut self.k), (vv, &mut self.v)] {
+            for h in 0..heads {
+                for r in 0..s {
+                    let from = h * src.strides.head + r * src.strides.row;
+                    let to = (h * self.capacity + self.len + r) * dim;
+                    dst[to..to + dim].copy_from_slice(&src.data[from..from + dim]);
+                }
+            }
+        }
+        self.len += s;
+        true
+    }
+
+    fn view(&self, values: bool) -> crate::cpu::attention::View<'_> {
+        use crate::cpu::attention::{Strides, View};
+        View {
+            data: if values { &self.v } else { &self.k },
+            strides: Strides::heads_major(self.heads, self.capacity, self.dim),
+        }
+    }
+
+    /// The held rows as tensors [1, heads, len, dim].
+    fn tensors(&self, device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let take = |b: &Vec<f32>| {
+            let mut out = Vec::with_capacity(self.heads * self.len * self.dim);
+            for h in 0..self.heads {
+                let at = h * self.capacity * self.dim;
+                out.extend_from_slice(&b[at..at + self.len * self.dim]);
+            }
+            crate::cpu::flex::tensor(out, [1, self.heads, self.len, self.dim], device)
+        };
+        (take(&self.k), take(&self.v))
+    }
+}
+
+/// Per-layer keys and values.
 #[derive(Clone, Default)]
 pub struct KvCache {
-    pub layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    pub layers: Vec<Option<LayerKv>>,
+    /// Tokens the cache is sized for when a layer's first keys arrive (0: just those).
+    reserve: usize,
 }
 
 impl KvCache {
     pub fn new(layers: usize) -> Self {
-        Self { layers: vec![None; layers] }
+        Self { layers: vec![None; layers], reserve: 0 }
     }
+
+    /// Sizes each layer's buffers for `tokens` in all (prompt + new tokens) when they are made, so
+    /// that decoding writes in place without growing.
+    pub fn reserve(&mut self, tokens: usize) {
+        self.reserve = tokens;
+    }
+
     pub fn len(&self, layer: usize) -> usize {
-        self.layers[layer].as_ref().map(|(k, _)| k.dims()[2]).unwrap_or(0)
+        match &self.layers[layer] {
+            None => 0,
+            Some(LayerKv::Tensors(k, _)) => k.dims()[2],
+            Some(LayerKv::Host(h)) => h.len,
+        }
     }
-    /// f32 bytes held by all keys and values.
+
+    /// f32 bytes held for keys and values (a host cache's whole capacity).
     pub fn bytes(&self) -> usize {
         self.layers
             .iter()
             .flatten()
-            .map(|(k, v)| 4 * (k.shape().num_elements() + v.shape().num_elements()))
+            .map(|l| match l {
+                LayerKv::Tensors(k, v) => 4 * (k.shape().num_elements() + v.shape().num_elements()),
+                LayerKv::Host(h) => 4 * (h.k.len() + h.v.len()),
+            })
             .sum()
+    }
+
+    /// Every layer's keys and values as tensors [b, kv_heads, len, head_dim] (host buffers copied
+    /// out), for a caller that reorders the batch.
+    pub fn take_tensors(&mut self, layer: usize, device: &Device) -> Option<(Tensor<4>, Tensor<4>)> {
+        match self.layers[layer].take()? {
+            LayerKv::Tensors(k, v) => Some((k, v)),
+            LayerKv::Host(h) => Some(h.tensors(device)),
+        }
     }
 }
 
@@ -165,26 +277,81 @@ impl TextAttention {
     fn forward(
         &self,
         x: Tensor<3>,
-        cache: &mut Option<(Tensor<4>, Tensor<4>)>,
+        cache: &mut Option<LayerKv>,
+        reserve: usize,
         rope: &(Tensor<2>, Tensor<2>),
         want_last_query: bool,
         want_probs: bool,
     ) -> (Tensor<3>, Option<Tensor<1>>, Option<Tensor<4>>) {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let g = h / kvh;
         let q = self.q_proj.forward(x.clone()).reshape([b, s, h, hd]).swap_dims(1, 2);
         let k = self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]).swap_dims(1, 2);
         let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]).swap_dims(1, 2);
         let q = apply_rope(q, &rope.0, &rope.1);
         let k = apply_rope(k, &rope.0, &rope.1);
-        let past = cache.as_ref().map(|(k, _)| k.dims()[2]).unwrap_or(0);
+        // One prompt on flex: the keys and values go into the layer's buffers and our kernel reads
+        // them there (src/cpu/attention.rs: grouped heads, bottom-right causal mask, the
+        // head-averaged probabilities for FastV from the same softmax).
+        if b == 1 && !want_probs && matches!(cache, None | Some(LayerKv::Host(_))) {
+            if cache.is_none() {
+                *cache = Some(LayerKv::Host(HostKv::new(kvh, hd, 0)));
+            }
+            let Some(LayerKv::Host(kv)) = cache else { unreachable!() };
+            if kv.append(&k, &v, reserve) {
+                let l = kv.len;
+                let qp = crate::cpu::flex::primitive(&q);
+                if let Some(qv) = qp.as_ref().and_then(crate::cpu::flex::view4) {
+                    let device = q.device();
+                    let (out, mean) = crate::cpu::flex::attention_views(
+                        1, h, kvh, s, l, hd, true, qv, kv.view(false), kv.view(true), want_last_query, &device,
+                    )
+                    .expect("f32 views");
+                    let last = mean.map(|m| m.narrow(1, s - 1, 1).reshape([l]));
+                    return (self.o_proj.forward(out), last, None);
+                }
+                // q is not readable in place (not expected after k was): burn's path below, with
+                // this layer's cache as tensors
+                let (pk, pv) = kv.tensors(&q.device());
+                *cache = Some(LayerKv::Tensors(pk, pv));
+                return self.attend_tensors(q, cache, s, want_last_query, want_probs);
+            }
+            if kv.len == 0 {
+                *cache = None;
+            } else {
+                let (pk, pv) = kv.tensors(&q.device());
+                *cache = Some(LayerKv::Tensors(pk, pv));
+            }
+        }
         let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some(LayerKv::Tensors(pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+            Some(LayerKv::Host(kv)) => {
+                let (pk, pv) = kv.tensors(&k.device());
+                (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2))
+            }
             None => (k, v),
         };
-        *cache = Some((k.clone(), v.clone()));
-        let l = past + s;
+        *cache = Some(LayerKv::Tensors(k, v));
+        self.attend_tensors(q, cache, s, want_last_query, want_probs)
+    }
+
+    /// Attention of q [b, heads, s, hd] over the layer's cached tensors (which already hold this
+    /// call's keys), with burn's ops.
+    fn attend_tensors(
+        &self,
+        q: Tensor<4>,
+        cache: &Option<LayerKv>,
+        s: usize,
+        want_last_query: bool,
+        want_probs: bool,
+    ) -> (Tensor<3>, Option<Tensor<1>>, Option<Tensor<4>>) {
+        let Some(LayerKv::Tensors(k, v)) = cache else { unreachable!("the cache holds tensors") };
+        let (k, v) = (k.clone(), v.clone());
+        let [b, _, _, _] = q.dims();
+        let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let g = h / kvh;
+        let l = k.dims()[2];
+        let past = l - s;
         if !want_last_query && !want_probs {
             // The backend's fused attention. Query heads h = kv * g + j share kv head `kv` (HF
             // repeat_kv). One new token: its g query heads are g rows against the shared K, V (no
@@ -356,6 +523,7 @@ impl TextModel {
             let (a, last, probs) = layer.self_attn.forward(
                 layer.input_layernorm.forward(x.clone()),
                 &mut cache.layers[i],
+                cache.reserve,
                 &tables,
                 want,
                 opts.attention_probs_at == Some(i),

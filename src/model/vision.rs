@@ -137,6 +137,11 @@ impl VisionAttention {
         let q = split(self.q_proj.forward(x.clone()));
         let k = split(self.k_proj.forward(x.clone()));
         let v = split(self.v_proj.forward(x));
+        // on flex, our kernel (src/cpu/attention.rs): the projections read in place, the
+        // probabilities averaged over heads from the same softmax when asked
+        if let Some((out, mean)) = crate::cpu::flex::attention(&q, &k, &v, false, want_probs) {
+            return (self.out_proj.forward(out), mean);
+        }
         if !want_probs {
             // the backend's fused kernel (flex: tiled online softmax, no [s, s] matrix per head)
             let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };

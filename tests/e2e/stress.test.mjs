@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   ROOT, OUT, MODEL, IMAGE, QUESTION, SEED, MAX_NEW_TOKENS, ANSWER_TIMEOUT, LOAD_TIMEOUT, SECTION, log, checker, expectedAnswer,
-  pngWithSize, startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait, rowsOf, waitImage, test, backToSample } from './lib.mjs';
+  pngWithSize, startSuite, hygiene, openTinyPage, need, setRatio, setControls, waitRanked, askAndWait, rowsOf, waitImage, test, backToSample,
+  giveImage, pageUrl } from './lib.mjs';
 
 const suite = await startSuite();
 after(() => suite.close());
@@ -234,6 +235,47 @@ test('answers under pressure: the slider dragged, Stop then Ask, a model loaded 
     `${JSON.stringify(swapped)}; ${after2.error || after2.answer}; rows ${tableBefore.length} -> ${tableAfter.length}`);
   await check('nothing in the stress sections lost a table row', startRows.length > 0 && tableAfter.length >= startRows.length
     && startRows.every((r, i) => tableAfter[i] === r), `${startRows.length} -> ${tableAfter.length}`);
+});
+
+test('a new image during a many-tile encode: the encode stops after its current tile; the time is estimated', SECTION, async (t) => {
+  const check = checker(t);
+  // tiles made slow (?tiledelay=: each tile's yield to the Worker's messages waits 400 ms), as on a
+  // slow device: a 1600 x 1600 image is 3 x 3 tiles + global on the tiny checkpoint (10 tiles)
+  const p = await context.newPage();
+  await p.goto(pageUrl(suite.base, `model=../${MODEL}/&backend=webgpu&tiledelay=400`));
+  await p.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: LOAD_TIMEOUT });
+  await p.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 60_000 });
+  await p.selectOption('#grid', '0');
+  await p.waitForFunction(() => window.__zpw.state.encoding && window.__zpw.state.tileMs > 0, null, { timeout: 60_000 });
+  const tilingText = await p.$$eval('#grid option', (os) => os.map((o) => o.textContent));
+  await check('once a tile has been timed, each Tiling choice says about how long it takes',
+    tilingText.filter((x) => /tokens, about [0-9.]+ s/.test(x)).length >= 2, JSON.stringify(tilingText));
+  const encodes0 = await p.evaluate(() => Number(document.body.dataset.encodes || 0));
+  await giveImage(p, 'drop', { name: 'wide.png', type: 'image/png', canvas: { w: 1600, h: 1600 } });
+  await p.waitForFunction(() => {
+    const e = window.__zpw.state.encodeProgress;
+    return /wide\.png/.test(document.getElementById('image-name').textContent) && e && e.open && e.done >= 1 && e.total >= 8;
+  }, null, { timeout: 60_000 });
+  const during = await p.evaluate(() => ({ text: document.getElementById('encode-progress-text').textContent,
+    total: window.__zpw.state.encodeProgress.total, tileMs: window.__zpw.state.tileMs }));
+  await check('a many-tile encode shows its tiles and the time left', /tile [0-9]+ of [0-9]+ · about [0-9.]+ s left/.test(during.text), during.text);
+  const t0 = Date.now();
+  await giveImage(p, 'drop', { name: 'second.png', type: 'image/png', canvas: { w: 60, h: 40 } });
+  await p.waitForFunction(() => {
+    const s = window.__zpw.state;
+    return /second\.png/.test(document.getElementById('image-name').textContent) && s.encoding && s.encoding.imageVersion === s.imageVersion;
+  }, null, { timeout: 60_000 });
+  const elapsed = Date.now() - t0;
+  const after = await p.evaluate(() => ({ encodes: Number(document.body.dataset.encodes || 0), tiles: window.__zpw.state.encoding.tiles,
+    error: document.getElementById('error').hidden ? null : document.getElementById('error').textContent }));
+  log(`second image encoded ${elapsed} ms after it was given (a tile ${during.tileMs.toFixed(0)} ms; the first had ${during.total} tiles)`);
+  await check('the first image\'s encode stopped (never finished): only the second was encoded, no error shown',
+    after.encodes === encodes0 + 1 && after.error === null, JSON.stringify(after));
+  // at most the tile in progress, then the second image's own tiles (+ 2 s for the image intake and the page)
+  const bound = during.tileMs * (1 + after.tiles) + 2000;
+  await check(`the second image was encoded within one tile's time plus its own (${elapsed} ms, bound ${bound.toFixed(0)} ms)`,
+    elapsed <= bound, `${elapsed} ms`);
+  await p.close();
 });
 
 test('no uncaught errors; every request went to 127.0.0.1', SECTION, (t) => hygiene(t, suite));

@@ -179,10 +179,19 @@ fn child(o: &Opts, backend: &str) -> Value {
     let qkv: Vec<Tensor<4>> = (0..3)
         .map(|_| Tensor::<4>::random([1, vc.num_attention_heads, n_p, hd], Distribution::Normal(0.0, 1.0), &device))
         .collect();
-    let attention_ms = timed("kernels", &mut || {
+    // the kernel the model runs (on flex: src/cpu/attention.rs), and burn's own fused op beside it
+    let attention_burn_ms = timed("kernels", &mut || {
         let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
         read_one(attention(qkv[0].clone(), qkv[1].clone(), qkv[2].clone(), None, None, opts))
     });
+    let attention_ms = if zoo_prune_web::cpu::flex::is_flex(&device) {
+        timed("kernels", &mut || {
+            let (out, _) = zoo_prune_web::cpu::flex::attention(&qkv[0], &qkv[1], &qkv[2], false, false).expect("flex");
+            read_one(out)
+        })
+    } else {
+        attention_burn_ms
+    };
     let feats = model.vision.post_layernorm.forward(model.vision.forward(px.clone(), &[]).last_hidden);
     let connector_ms = timed("connector", &mut || read_one(model.connector.forward(feats.clone())));
 
@@ -234,6 +243,7 @@ fn child(o: &Opts, backend: &str) -> Value {
         "connector_ms": connector_ms,
         "matmul_ms": matmul_ms,
         "attention_ms": attention_ms,
+        "attention_burn_ms": attention_burn_ms,
         "zoo_ms": zoo_ms,
         "prefill_ms": prefill,
         "decode_tok_s": decode,
@@ -351,6 +361,12 @@ fn rows(o: &Opts, sample: &Value) -> Vec<Row> {
         Row { label: "connector, 1 tile".into(), get: f("connector_ms"), unit: "ms", higher_is_better: false },
         Row { label: "encoder fc1 matmul alone (1024 x 768 x 3072)".into(), get: f("matmul_ms"), unit: "ms", higher_is_better: false },
         Row { label: "encoder attention alone (12 heads, 1024 patches)".into(), get: f("attention_ms"), unit: "ms", higher_is_better: false },
+        Row {
+            label: "the same, burn's fused attention op (PyTorch: SDPA as above)".into(),
+            get: Box::new(|v: &Value| v["attention_burn_ms"].as_f64().or(v["attention_ms"].as_f64())),
+            unit: "ms",
+            higher_is_better: false,
+        },
         Row {
             label: format!("ZOO sensitivity (JVP, m 64), {n_vis} tokens"),
             get: f("zoo_ms"),

@@ -1,0 +1,83 @@
+//! The bridge between burn tensors on the flex device and the kernels of this module: a float
+//! tensor's f32 storage and strides, read in place, and a result handed back without a copy.
+//! Anything else (wgpu, the autodiff device of training, a non-f32 dtype) gets `None`, and the
+//! caller takes burn's own path.
+
+use burn::tensor::{Tensor, TensorData};
+use burn_flex::{Flex, FlexTensor};
+
+use super::attention::{self, Problem, Strides, View};
+
+/// The flex primitive of `t` (sharing its storage), when `t` is an f32 tensor on flex.
+pub fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let p = t.clone().try_into_primitive::<Flex>().ok()?;
+    (p.dtype() == burn::tensor::DType::F32).then_some(p)
+}
+
+/// Whether tensors made on `device` are f32 flex tensors our kernels read (not the autodiff device).
+pub fn is_flex(device: &burn::tensor::Device) -> bool {
+    primitive(&Tensor::<1>::zeros([1], device)).is_some()
+}
+
+/// A 4D tensor's storage and its (batch, head, row) strides, when its last dimension is contiguous
+/// and no stride is negative; the slice starts at the tensor's first element.
+pub fn view4(p: &FlexTensor) -> Option<View<'_>> {
+    let l = p.layout();
+    let s = l.strides();
+    if s.len() != 4 || s[3] != 1 || s.iter().any(|&x| x < 0) {
+        return None;
+    }
+    let data: &[f32] = p.storage();
+    let data = data.get(l.start_offset()..)?;
+    Some(View { data, strides: Strides { batch: s[0] as usize, head: s[1] as usize, row: s[2] as usize } })
+}
+
+/// A flex tensor of `shape` holding `values` (moved, not copied).
+pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &burn::tensor::Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// softmax(Q K^T / sqrt(d) + mask) V with q [b, q_heads, s, d] and k, v [b, kv_heads, l, d] (any
+/// strides with a contiguous last dimension, as burn's `attention` takes them): the output as
+/// [b, s, q_heads * d] (ready for the output projection) and, with `head_mean`, the probabilities
+/// averaged over heads [b, s, l]. None when the tensors are not f32 on flex.
+pub fn attention(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    causal: bool,
+    head_mean: bool,
+) -> Option<(Tensor<3>, Option<Tensor<3>>)> {
+    let (qp, kp, vp) = (primitive(q)?, primitive(k)?, primitive(v)?);
+    let (qv, kv, vv) = (view4(&qp)?, view4(&kp)?, view4(&vp)?);
+    let [b, h, s, d] = q.dims();
+    let [_, kvh, l, _] = k.dims();
+    attention_views(b, h, kvh, s, l, d, causal, qv, kv, vv, head_mean, &q.device())
+}
+
+/// [`attention`] on views already at hand (a KV cache's buffers).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_views(
+    batch: usize,
+    q_heads: usize,
+    kv_heads: usize,
+    q_len: usize,
+    kv_len: usize,
+    head_dim: usize,
+    causal: bool,
+    q: View,
+    k: View,
+    v: View,
+    head_mean: bool,
+    device: &burn::tensor::Device,
+) -> Option<(Tensor<3>, Option<Tensor<3>>)> {
+    let p = Problem { batch, q_heads, kv_heads, q_len, kv_len, head_dim, causal, scale: (head_dim as f32).powf(-0.5) };
+    let os = Strides::rows_major(q_heads, q_len, head_dim);
+    let mut out = vec![0f32; batch * q_len * q_heads * head_dim];
+    let mut mean = head_mean.then(|| vec![0f32; batch * q_len * kv_len]);
+    attention::attention(&p, q, k, v, &mut out, os, mean.as_deref_mut());
+    Some((
+        tensor(out, [batch, q_len, q_heads * head_dim], device),
+        mean.map(|m| tensor(m, [batch, q_len, kv_len], device)),
+    ))
+}
