@@ -276,9 +276,10 @@ impl<'a> WeightMap<'a> {
         Ok(Tensor::from_data(TensorData::new(values, shape), device))
     }
 
-    /// A Linear weight stored by PyTorch as [out, in], returned as burn's [in, out]. On flex that is
-    /// the checkpoint's own rows seen transposed (a view: gemm reads either layout at the same
-    /// speed, README "Measured figures"); elsewhere the values are transposed once here.
+    /// A Linear weight stored by PyTorch as [out, in], returned as burn's [in, out], transposed
+    /// once here (blocked, in parallel). Keeping [out, in] and multiplying by a transposed view was
+    /// measured on flex (2026-12-02, 2 threads): decoding fell from ~30 to 2.5 tok/s, gemm's
+    /// one-row products being slow on a column-major right-hand side.
     pub fn linear_weight(
         &self,
         name: &str,
@@ -287,22 +288,8 @@ impl<'a> WeightMap<'a> {
         device: &Device,
     ) -> Result<Tensor<2>> {
         let values = self.f32_values(name, &[d_out, d_in])?;
-        if crate::cpu::flex::is_flex(device) {
-            return Ok(Tensor::<2>::from_data(TensorData::new(values, [d_out, d_in]), device).transpose());
-        }
-        let mut out = vec![0f32; values.len()];
-        // blocks of 32 x 32: both sides stay in cache
-        const B: usize = 32;
-        for o0 in (0..d_out).step_by(B) {
-            for i0 in (0..d_in).step_by(B) {
-                for o in o0..(o0 + B).min(d_out) {
-                    for i in i0..(i0 + B).min(d_in) {
-                        out[i * d_out + o] = values[o * d_in + i];
-                    }
-                }
-            }
-        }
-        Ok(Tensor::from_data(TensorData::new(out, [d_in, d_out]), device))
+        let t = crate::cpu::convert::transpose(&values, d_out, d_in);
+        Ok(Tensor::from_data(TensorData::new(t, [d_in, d_out]), device))
     }
 
     /// Errors if the checkpoint holds tensors that the model did not read.

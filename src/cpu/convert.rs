@@ -1,5 +1,6 @@
 //! Checkpoint bytes to f32: bf16 and f16 (and little-endian f32) widened in bulk, vectorisable
-//! loops over fixed-size pieces, in parallel where the build has threads.
+//! loops over fixed-size pieces, in parallel where the build has threads; and the transpose of a
+//! Linear weight from the checkpoint's [out, in] to burn's [in, out], blocked and in parallel.
 
 use half::f16;
 
@@ -63,6 +64,40 @@ pub fn extend_f32(out: &mut Vec<f32>, src: &[u8], from: Source) {
     widen(src, dst, from);
 }
 
+/// `src` [rows, cols] row-major, transposed into a new [cols, rows]: in 32 x 32 blocks (both sides
+/// stay in cache), bands of output rows in parallel where the build has threads.
+pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    assert_eq!(src.len(), rows * cols, "transpose: {} values for {rows} x {cols}", src.len());
+    const B: usize = 32;
+    let mut out = vec![0f32; src.len()];
+    // one band: output rows c0..c0 + B (input columns), every input row
+    let band = |c0: usize, dst: &mut [f32]| {
+        let cn = B.min(cols - c0);
+        for r0 in (0..rows).step_by(B) {
+            let rn = B.min(rows - r0);
+            for c in 0..cn {
+                let o = &mut dst[c * rows + r0..c * rows + r0 + rn];
+                for (r, x) in o.iter_mut().enumerate() {
+                    *x = src[(r0 + r) * cols + c0 + c];
+                }
+            }
+        }
+    };
+    if rows == 0 || cols == 0 {
+        return out;
+    }
+    #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
+    if src.len() > PIECE {
+        use rayon::prelude::*;
+        out.par_chunks_mut(B * rows).enumerate().for_each(|(i, dst)| band(i * B, dst));
+        return out;
+    }
+    for (i, dst) in out.chunks_mut(B * rows).enumerate() {
+        band(i * B, dst);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +128,19 @@ mod tests {
         let mut out = Vec::new();
         extend_f32(&mut out, &bytes, Source::F32);
         assert_eq!(out, xs);
+    }
+
+    /// Shapes off the 32-block and past one parallel piece: every element lands at (c, r).
+    #[test]
+    fn transpose_blocks() {
+        for (rows, cols) in [(1, 1), (3, 70), (70, 3), (33, 65), (576, 1536), (0, 5)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transpose(&src, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], src[r * cols + c], "{rows} x {cols} at ({r}, {c})");
+                }
+            }
+        }
     }
 }
