@@ -6,6 +6,9 @@
 //! its visual tokens once, and each keep ratio is a prefix of that ranking (`budget(n, ratio)`
 //! tokens); the answer is the greedy answer from the kept tokens only, compared exactly with the
 //! scene's answer.
+//!
+//! Every accuracy comes with its 95 % interval (Wilson), and ZOO-Prune is compared with every other
+//! row of the same positions at every budget by McNemar's exact test on the same scenes.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +17,7 @@ use crate::error::Result;
 use crate::pipeline::EncodedImage;
 use crate::prune::{budget, rank, BudgetMode, Method, Positions, PruneInputs};
 use crate::scenes::Split;
+use crate::stats::{mcnemar_exact, wilson95};
 use crate::Vlm;
 
 /// Encodes an image with the attention maps VisionZip needs (the last encoder layer's).
@@ -32,6 +36,8 @@ pub struct Evaluation {
     pub tokens: usize,
     /// correct[method][ratio]
     pub correct: Vec<Vec<usize>>,
+    /// right[method][ratio][scene]: whether that answer was right (the paired tests need it)
+    pub right: Vec<Vec<Vec<bool>>>,
     /// Per question kind: (scenes, correct[method][ratio]).
     pub by_kind: BTreeMap<&'static str, (usize, Vec<Vec<usize>>)>,
     pub seconds: f64,
@@ -42,6 +48,70 @@ impl Evaluation {
         100.0 * self.correct[m][r] as f64 / self.scenes.max(1) as f64
     }
 
+    /// The 95 % interval of `accuracy(m, r)` in % (Wilson).
+    pub fn interval(&self, m: usize, r: usize) -> (f64, f64) {
+        let (lo, hi) = wilson95(self.correct[m][r], self.scenes);
+        (100.0 * lo, 100.0 * hi)
+    }
+
+    /// "82.8 (80.3-85.0)": the accuracy and its 95 % interval.
+    fn cell(&self, m: usize, r: usize) -> String {
+        let (lo, hi) = self.interval(m, r);
+        format!("{:.1} ({lo:.1}–{hi:.1})", self.accuracy(m, r))
+    }
+
+    /// ZOO-Prune against every other row with the same positions, at every budget: McNemar's
+    /// exact test on the scenes both answered. ZOO's row is the one labelled "zoo" (with its
+    /// positions suffix when both are evaluated).
+    pub fn paired_tests(&self) -> Vec<PairedTest> {
+        let mut out = Vec::new();
+        for (z, zl) in self.methods.iter().enumerate() {
+            let (zname, zpos) = split_label(zl);
+            if zname != "zoo" {
+                continue;
+            }
+            for (o, ol) in self.methods.iter().enumerate() {
+                let (_, opos) = split_label(ol);
+                if o == z || opos != zpos {
+                    continue;
+                }
+                for r in 0..self.ratios.len() {
+                    let (a, b) = (&self.right[z][r], &self.right[o][r]);
+                    let zoo_only = a.iter().zip(b).filter(|(x, y)| **x && !**y).count();
+                    let other_only = a.iter().zip(b).filter(|(x, y)| !**x && **y).count();
+                    out.push(PairedTest {
+                        zoo: zl.clone(),
+                        other: ol.clone(),
+                        ratio: self.ratios[r],
+                        zoo_only,
+                        other_only,
+                        p: mcnemar_exact(zoo_only, other_only),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Markdown: one row per comparison, one column per budget: "+3.1 (p 0.002)" is ZOO's lead in
+    /// points and McNemar's p; differences that hold at 5 % are in bold.
+    pub fn paired_table(&self) -> String {
+        let tests = self.paired_tests();
+        let mut head = vec!["zoo against".to_string()];
+        head.extend(self.ratios.iter().map(|&r| format!("{} %", fmt_ratio(r))));
+        let mut rows = Vec::new();
+        for chunk in tests.chunks(self.ratios.len().max(1)) {
+            let mut row = vec![chunk[0].other.clone()];
+            for t in chunk {
+                let lead = 100.0 * (t.zoo_only as f64 - t.other_only as f64) / self.scenes.max(1) as f64;
+                let text = format!("{lead:+.1} (p {})", fmt_p(t.p));
+                row.push(if t.p < 0.05 { format!("**{text}**") } else { text });
+            }
+            rows.push(row);
+        }
+        markdown(&head, rows.into_iter())
+    }
+
     /// Markdown table: one row per method, one column per keep ratio (accuracy in %, with the
     /// kept token count in the header).
     pub fn table(&self) -> String {
@@ -49,7 +119,7 @@ impl Evaluation {
         head.extend(self.ratios.iter().map(|&r| format!("{} % ({} tok)", fmt_ratio(r), budget(self.tokens, r))));
         let rows = self.methods.iter().enumerate().map(|(m, name)| {
             let mut row = vec![name.clone()];
-            row.extend((0..self.ratios.len()).map(|r| format!("{:.1}", self.accuracy(m, r))));
+            row.extend((0..self.ratios.len()).map(|r| self.cell(m, r)));
             row
         });
         markdown(&head, rows)
@@ -91,6 +161,12 @@ impl Evaluation {
             "accuracy": (0..self.methods.len())
                 .map(|m| (0..self.ratios.len()).map(|r| self.accuracy(m, r)).collect::<Vec<_>>())
                 .collect::<Vec<_>>(),
+            "interval95": (0..self.methods.len())
+                .map(|m| (0..self.ratios.len()).map(|r| { let (lo, hi) = self.interval(m, r); [lo, hi] }).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+            "interval_method": "Wilson score interval, 95 %, in % (src/stats.rs)",
+            "paired_tests": self.paired_tests(),
+            "paired_test_method": "McNemar's exact test (two-sided binomial on the discordant scenes), ZOO against each row of the same positions",
             "by_kind": self.by_kind.iter().map(|(k, (n, c))| (k.to_string(), serde_json::json!({"scenes": n, "correct": c}))).collect::<serde_json::Map<_, _>>(),
             "seconds": self.seconds,
         })
@@ -100,12 +176,7 @@ impl Evaluation {
     /// labelled "name (renumber)" / "name (keep)" are drawn in two panels side by side, a method
     /// in the same colour in both; the legend names the methods once.
     pub fn svg(&self, title: &str) -> String {
-        let split = |label: &str| -> (String, String) {
-            match label.rsplit_once(" (") {
-                Some((m, p)) if p.ends_with(')') => (m.to_string(), p.trim_end_matches(')').to_string()),
-                _ => (label.to_string(), String::new()),
-            }
-        };
+        let split = split_label;
         let mut panels: Vec<String> = vec![];
         let mut names: Vec<String> = vec![];
         for label in &self.methods {
@@ -189,6 +260,22 @@ impl Evaluation {
                 let pts: Vec<String> = (0..self.ratios.len())
                     .map(|r| format!("{:.1},{:.1}", px(self.ratios[r]), py(self.accuracy(m, r))))
                     .collect();
+                // the 95 % intervals first, under the line: a vertical bar with short caps, the
+                // methods' bars shifted apart a little so that they do not hide each other
+                let shift = (names.iter().position(|n| *n == name).unwrap_or(0) as f64
+                    - (names.len() as f64 - 1.0) / 2.0)
+                    * 2.0;
+                for r in 0..self.ratios.len() {
+                    let (lo, hi) = self.interval(m, r);
+                    let x = px(self.ratios[r]) + shift;
+                    let (y0, y1) = (py(lo), py(hi));
+                    s += &format!(
+                        "<path d=\"M{x:.1},{y0:.1}V{y1:.1}M{:.1},{y0:.1}h4M{:.1},{y1:.1}h4\" stroke=\"{c}\" \
+                         stroke-opacity=\"0.55\" fill=\"none\"/>\n",
+                        x - 2.0,
+                        x - 2.0
+                    );
+                }
                 s += &format!("<polyline points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"{sw}\"/>\n", pts.join(" "));
                 for p in &pts {
                     let (x, y) = p.split_once(',').unwrap();
@@ -212,6 +299,34 @@ impl Evaluation {
         }
         s += "</svg>\n";
         s
+    }
+}
+
+/// "zoo (renumber)" -> ("zoo", "renumber"); "zoo" -> ("zoo", "").
+fn split_label(label: &str) -> (String, String) {
+    match label.rsplit_once(" (") {
+        Some((m, p)) if p.ends_with(')') => (m.to_string(), p.trim_end_matches(')').to_string()),
+        _ => (label.to_string(), String::new()),
+    }
+}
+
+/// One paired comparison: at `ratio`, the scenes only ZOO answered right and those only the other
+/// row did, and McNemar's exact p.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PairedTest {
+    pub zoo: String,
+    pub other: String,
+    pub ratio: f64,
+    pub zoo_only: usize,
+    pub other_only: usize,
+    pub p: f64,
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".to_string()
+    } else {
+        format!("{p:.3}")
     }
 }
 
@@ -248,19 +363,35 @@ pub struct Row {
 }
 
 impl Row {
-    /// "zoo", "zoo:sum", "zoo:none" (ZOO's fusion ablation, the paper's Table 4) or any method
-    /// name, for each of `positions`; labels say the positions only when both are evaluated.
+    /// A method name with variants after colons: zoo takes a fusion (`zoo:sum`, `zoo:none`: the
+    /// paper's Table 4 ablation), a proxy (`zoo:last-mlp`) and a number of directions (`zoo:m16`);
+    /// cdpruner a relevance sign (`cdpruner:plain`). One row for each of `positions`; labels say
+    /// the positions only when both are evaluated.
     pub fn parse(spec: &str, seed: u64, positions: &[Positions]) -> Result<Vec<Row>> {
-        let (name, fusion) = spec.split_once(':').map_or((spec, None), |(n, f)| (n, Some(f)));
+        use crate::prune::{Fusion, Proxy, RelevanceSign};
+        let mut parts = spec.split(':');
+        let name = parts.next().unwrap_or_default();
         let mut method = Method::by_name(name, seed)?;
-        if let Some(f) = fusion {
+        for v in parts {
+            let bad = || crate::Error::Other(format!(
+                "{spec:?}: {v:?} is not a variant of {name} (zoo: a fusion {:?}, a proxy {:?} or mN; \
+                 cdpruner: a relevance sign {:?})",
+                Fusion::NAMES, Proxy::NAMES, RelevanceSign::NAMES
+            ));
             match &mut method {
-                Method::Zoo { fusion, .. } => {
-                    *fusion = crate::prune::Fusion::parse(f).ok_or_else(|| {
-                        crate::Error::Other(format!("unknown fusion {f:?} in {spec:?}: multiply, sum or none"))
-                    })?
+                Method::Zoo { fusion, params } => {
+                    if let Some(f) = Fusion::parse(v) {
+                        *fusion = f;
+                    } else if let Some(p) = Proxy::parse(v) {
+                        params.proxy = p;
+                    } else if let Some(m) = v.strip_prefix('m').and_then(|m| m.parse::<usize>().ok()).filter(|&m| m > 0) {
+                        params.m = m;
+                    } else {
+                        return Err(bad());
+                    }
                 }
-                _ => return Err(crate::Error::Other(format!("{spec:?}: only zoo takes a fusion (zoo:sum)"))),
+                Method::CdPruner { sign } => *sign = RelevanceSign::parse(v).ok_or_else(bad)?,
+                _ => return Err(bad()),
             }
         }
         Ok(positions
@@ -287,6 +418,7 @@ pub fn evaluate(
     let methods = rows;
     let start = std::time::Instant::now();
     let mut correct = vec![vec![0usize; ratios.len()]; methods.len()];
+    let mut right = vec![vec![Vec::with_capacity(scenes); ratios.len()]; methods.len()];
     let mut by_kind: BTreeMap<&'static str, (usize, Vec<Vec<usize>>)> = BTreeMap::new();
     let mut tokens = 0;
     for i in 0..scenes {
@@ -312,7 +444,9 @@ pub fn evaluate(
             for (r, &ratio) in ratios.iter().enumerate() {
                 let keep = ranking.keep(budget(n, ratio));
                 let got = vlm.answer_kept(&ids, &encoded, &keep, ranking.deep_drop.as_ref(), row.positions, 4)?;
-                if got == ex.qa.answer {
+                let ok = got == ex.qa.answer;
+                right[m][r].push(ok);
+                if ok {
                     correct[m][r] += 1;
                     kind.1[m][r] += 1;
                 }
@@ -328,9 +462,125 @@ pub fn evaluate(
         methods: rows.iter().map(|r| r.label.clone()).collect(),
         tokens,
         correct,
+        right,
         by_kind,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// What ZOO's sensitivity measures, per proxy: on each scene, Spearman's rho of the sensitivity
+/// with the feature norm (the L2 norm of a token's patches before post_layernorm) and with
+/// rms(1 / sigma) (what a LayerNorm's Jacobian scales with), and the milliseconds the
+/// sensitivity took.
+pub struct SensitivityStudy {
+    pub split: Split,
+    pub scenes: usize,
+    pub proxies: Vec<String>,
+    /// rho[proxy][scene] with the feature norm / with rms(1 / sigma); None where a side is constant
+    pub rho_norm: Vec<Vec<Option<f64>>>,
+    pub rho_inv_sigma: Vec<Vec<Option<f64>>>,
+    pub ms: Vec<Vec<f64>>,
+}
+
+/// Mean, standard deviation, min and max of the values that exist.
+fn summarise(v: &[Option<f64>]) -> (f64, f64, f64, f64, usize) {
+    let x: Vec<f64> = v.iter().flatten().copied().collect();
+    let n = x.len().max(1) as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let sd = (x.iter().map(|a| (a - mean) * (a - mean)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    let lo = x.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, sd, lo, hi, x.len())
+}
+
+impl SensitivityStudy {
+    /// Markdown: one row per proxy: rho with the norm and with rms(1 / sigma) (mean ± sd over the
+    /// scenes, min..max) and the sensitivity's median milliseconds per image.
+    pub fn table(&self) -> String {
+        let head: Vec<String> = [
+            "proxy",
+            "rho(S, feature norm): mean ± sd [min, max]",
+            "rho(S, rms 1/sigma): mean ± sd [min, max]",
+            "ms per image (median)",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let rows = self.proxies.iter().enumerate().map(|(p, name)| {
+            let f = |v: &[Option<f64>]| {
+                let (m, sd, lo, hi, n) = summarise(v);
+                let missing = self.scenes - n;
+                format!("{m:+.3} ± {sd:.3} [{lo:+.3}, {hi:+.3}]{}", if missing > 0 { format!(" ({missing} constant)") } else { String::new() })
+            };
+            let mut ms = self.ms[p].clone();
+            ms.sort_by(f64::total_cmp);
+            vec![name.clone(), f(&self.rho_norm[p]), f(&self.rho_inv_sigma[p]), format!("{:.1}", ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN))]
+        });
+        markdown(&head, rows)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let rows: Vec<serde_json::Value> = self
+            .proxies
+            .iter()
+            .enumerate()
+            .map(|(p, name)| {
+                let (m1, sd1, lo1, hi1, n1) = summarise(&self.rho_norm[p]);
+                let (m2, sd2, lo2, hi2, n2) = summarise(&self.rho_inv_sigma[p]);
+                serde_json::json!({
+                    "proxy": name,
+                    "rho_feature_norm": {"mean": m1, "sd": sd1, "min": lo1, "max": hi1, "scenes": n1},
+                    "rho_rms_inv_sigma": {"mean": m2, "sd": sd2, "min": lo2, "max": hi2, "scenes": n2},
+                    "ms_per_image": self.ms[p],
+                })
+            })
+            .collect();
+        serde_json::json!({"split": format!("{:?}", self.split), "scenes": self.scenes, "proxies": rows})
+    }
+}
+
+/// Runs the study on scenes `0..scenes` of `split` for each (label, ZOO parameters).
+pub fn sensitivity_study(
+    vlm: &Vlm,
+    data: &DataSource,
+    split: Split,
+    scenes: usize,
+    proxies: &[(String, crate::prune::ZooParams)],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<SensitivityStudy> {
+    use crate::prune::agreement::spearman_scores;
+    use crate::prune::{scores, zoo, Proxy};
+    use crate::readback::read_floats;
+    let mut study = SensitivityStudy {
+        split,
+        scenes,
+        proxies: proxies.iter().map(|(l, _)| l.clone()).collect(),
+        rho_norm: vec![Vec::new(); proxies.len()],
+        rho_inv_sigma: vec![Vec::new(); proxies.len()],
+        ms: vec![Vec::new(); proxies.len()],
+    };
+    for i in 0..scenes {
+        let ex = data.example(split, i as u64)?;
+        let encoded = encode_for_pruning(vlm, &scene_image(&ex.scene))?;
+        let ids = vlm.prompt_ids(&ex.qa.question, &encoded.processed)?;
+        let q_ids = vlm.tokenizer.question_ids(&ex.qa.question)?;
+        let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
+        let norm = pollster::block_on(scores::feature_norm(&inputs))?;
+        let inv_sigma = pollster::block_on(scores::inv_sigma_rms(&inputs))?;
+        for (p, (_, params)) in proxies.iter().enumerate() {
+            let input = if params.proxy == Proxy::LastMlp { &encoded.tiles.pre_mlp } else { &encoded.tiles.pre_ln };
+            let start = std::time::Instant::now();
+            let s: Vec<f64> = pollster::block_on(read_floats(zoo::sensitivity(&vlm.model, input, params)))?
+                .into_iter()
+                .map(|v| v as f64)
+                .collect();
+            study.ms[p].push(start.elapsed().as_secs_f64() * 1e3);
+            study.rho_norm[p].push(spearman_scores(&s, &norm));
+            study.rho_inv_sigma[p].push(spearman_scores(&s, &inv_sigma));
+        }
+        progress(i + 1, scenes);
+    }
+    Ok(study)
 }
 
 /// Held-out scenes for the page's sample row: for each question kind in [`QaKind::ALL`] order, the

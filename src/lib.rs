@@ -24,6 +24,7 @@ pub mod prompt;
 pub mod readback;
 pub mod rng;
 pub mod session;
+pub mod stats;
 pub mod weights;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

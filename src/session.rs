@@ -81,6 +81,8 @@ pub struct ModelInfo {
     pub method_defaults: std::collections::BTreeMap<&'static str, prune::EffectiveParams>,
     pub proxies: &'static [&'static str],
     pub fusions: &'static [&'static str],
+    /// cdpruner's relevance signs
+    pub relevance_signs: &'static [&'static str],
 }
 
 /// One tiling choice for an image (`Session::tiling`).
@@ -243,6 +245,7 @@ impl Session {
                 .collect(),
             proxies: prune::Proxy::NAMES,
             fusions: prune::Fusion::NAMES,
+            relevance_signs: prune::RelevanceSign::NAMES,
         }
     }
 

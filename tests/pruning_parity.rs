@@ -21,7 +21,8 @@ use zoo_prune_web::model::layers::LayerNorm;
 use zoo_prune_web::prune::rng::gaussian_directions;
 use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fusion};
 use zoo_prune_web::prune::zoo::{directions, is_degenerate, sensitivity, token_sensitivity};
-use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Method, Proxy, PruneInputs, ZooParams};
+use zoo_prune_web::prune::cdpruner;
+use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Method, Proxy, PruneInputs, RelevanceSign, ZooParams};
 
 pub(crate) struct Case {
     json: serde_json::Value,
@@ -229,4 +230,88 @@ fn model_path_reproduces_the_tiny_tiles_case() {
     assert!(n >= total / 4, "tiny_tiles: only {n} of {total} picks compared before a near-tie");
     eprintln!("tiny_tiles: the model path reproduces the first {n} of {total} picks");
     assert!(ranking.warnings.is_empty());
+}
+
+#[test]
+fn cdpruner_matches_the_reference_exactly() {
+    // Given the reference's projected tokens z and question embeddings q: the relevance is
+    // bit-identical (sequential sums, as the port), and the full greedy DPP orders are the
+    // reference's, global and per tile, both signs. synthetic: 144 tokens in 24 dimensions with
+    // exact duplicates, so the kernel's rank is used up every 24 picks (new rounds) and there
+    // are exact ties; tiny_tiles: the tiny checkpoint's tokens and embed_tokens rows.
+    for name in CASES {
+        let c = Case::load(name);
+        let (z, shape) = (c.f64s("z"), c.raw("z").1);
+        let (n, d) = (shape[0], shape[1]);
+        let q = c.f64s("q");
+        let tiles = c.u("tiles");
+        let per = n / tiles;
+        for sign in [RelevanceSign::Negated, RelevanceSign::Plain] {
+            let key = format!("cdpruner_{}", sign.name());
+            let rel = cdpruner::relevance(&z, &q, d, sign);
+            assert_eq!(rel, c.f64s(&format!("cdpruner_relevance_{}", sign.name())), "{name}: {key} relevance");
+            let steps = cdpruner::order(&rel, &cosine_matrix(&z, n, d));
+            let got: Vec<usize> = steps.iter().map(|s| s.token).collect();
+            assert_eq!(got, c.order(&key), "{name}: {key}");
+            let gains: Vec<f64> = steps.iter().map(|s| s.score).collect();
+            assert_eq!(gains, c.f64s(&format!("{key}_score")), "{name}: {key} residual gains");
+            // per tile: tile t's k-th pick is step k * tiles + t of the merged reference order
+            let merged = c.order(&format!("{key}_per_tile"));
+            for t in 0..tiles {
+                let r = t * per..(t + 1) * per;
+                let local = cdpruner::order(&rel[r.clone()], &cosine_matrix(&z[r.start * d..r.end * d], per, d));
+                for (k, s) in local.iter().enumerate() {
+                    assert_eq!(merged[k * tiles + t], t * per + s.token, "{name}: {key} per tile, tile {t} pick {k}");
+                }
+            }
+        }
+        if *name == "synthetic" {
+            // the fixture exercises what it claims: several rounds and exact ties
+            let ties = &c.json["ties"]["cdpruner_negated"];
+            assert!(ties["round_starts"].as_array().unwrap().len() > 2, "{ties}");
+            assert!(!ties["exact_tie_steps"].as_array().unwrap().is_empty(), "{ties}");
+        }
+    }
+}
+
+#[test]
+fn cdpruner_model_path_reproduces_the_tiny_tiles_case() {
+    // The real path: the tiny checkpoint encodes the committed pixel values, its embed_tokens
+    // embeds the question ids, and rank() orders the tokens. The connector's output is f32 here
+    // and f64 in the reference (they differ by ~1e-6), so the orders are compared up to the
+    // reference's first step whose margin is within 8x the relevance's measured error of the gain
+    // scale, and must agree for at least half the picks.
+    let c = Case::load("tiny_tiles");
+    let vlm = load_vlm("tiny_tiles", "flex");
+    let r = Reference::load("tiny_tiles");
+    let (pv, ps) = r.tensor("pixel_values");
+    let dev = vlm.device.clone();
+    let enc = vlm.model.encode(Tensor::<4>::from_data(TensorData::new(pv, [ps[0], 3, 64, 64]), &dev), &[]);
+    let question: Vec<u32> =
+        c.json["question_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let pre = enc.pre_ln.clone();
+    let inputs = PruneInputs {
+        model: &vlm.model,
+        features: &enc.features,
+        pre_ln: &pre,
+        pre_mlp: None,
+        vision_attentions: &[],
+        prompt_ids: None,
+        image_token_id: vlm.config.image_token_id,
+        question_ids: Some(&question),
+    };
+    let method = Method::CdPruner { sign: RelevanceSign::Negated };
+    let total = c.u("N");
+    for (mode, key) in [(BudgetMode::Global, "cdpruner_negated"), (BudgetMode::PerTile, "cdpruner_negated_per_tile")] {
+        let ranking = pollster::block_on(rank(&method, &inputs, mode)).unwrap();
+        let want_rel = c.f64s("cdpruner_relevance_negated");
+        assert!(max_rel(&ranking.scores, &want_rel) < 1e-4, "{key}: relevance off by {}", max_rel(&ranking.scores, &want_rel));
+        let rel_err = max_rel(&ranking.scores, &want_rel);
+        // a pick can flip only where the reference's margin is within a few times the relevance's
+        // f32 error (gains scale with r^2: twice its relative error), so compare up to there
+        let tol = 8.0 * rel_err.max(1e-7);
+        let n = agree_until_near_tie(&ranking.order, &c.order(key), &c.f64s(&format!("{key}_margin")), &c.f64s(&format!("{key}_score")), tol);
+        assert!(n >= total / 2, "{key}: only {n} of {total} picks compared before a near-tie (tolerance {tol:.1e})");
+        eprintln!("tiny_tiles {key}: the model path reproduces the first {n} of {total} picks (relevance off by {rel_err:.1e})");
+    }
 }

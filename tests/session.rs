@@ -12,7 +12,7 @@ use zoo_prune_web::generate::Generation;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::preprocess::RgbImage;
 use zoo_prune_web::prompt::TextStream;
-use zoo_prune_web::prune::{self, BudgetMode, Method, MethodParams, Positions, PruneInputs};
+use zoo_prune_web::prune::{self, BudgetMode, Method, MethodParams, Positions, PruneInputs, RelevanceSign};
 use zoo_prune_web::session::{native_clock, Session};
 use zoo_prune_web::Vlm;
 
@@ -229,6 +229,9 @@ fn method_parameters_are_checked_with_messages_that_name_the_key() {
     let vl = c.vision_config.num_hidden_layers;
     assert!(e("visionzip", &format!(r#"{{"layer": {vl}}}"#)).contains(&format!("the vision encoder has {vl} layers")));
     assert!(e("info-horizon", r#"{"deep_keep": -0.1}"#).contains("between 0 and 1"));
+    assert!(e("cdpruner", r#"{"relevance": "both"}"#).contains("parameter relevance must be one of"));
+    assert!(e("zoo", r#"{"relevance": "plain"}"#).contains("parameter relevance does not apply to the method zoo"));
+    assert!(matches!(build("cdpruner", r#"{"relevance": "plain"}"#).unwrap(), Method::CdPruner { sign: RelevanceSign::Plain }));
 
     // values reach the method; seed applies to every method; the CLI's flags fill the same struct
     match build("zoo", r#"{"seed": 9, "m": 8, "h": 0.5, "fusion": "sum", "proxy": "linear"}"#).unwrap() {
@@ -263,10 +266,13 @@ fn info_lists_each_methods_own_parameters() {
     assert_eq!(keys("divprune"), Vec::<String>::new());
     assert_eq!(keys("fastv"), ["layer"]);
     assert_eq!(keys("info-horizon"), ["deep_keep", "deep_layer", "seed"]);
+    assert_eq!(keys("cdpruner"), ["relevance"]);
+    let cd = serde_json::to_value(&info.method_defaults["cdpruner"]).unwrap();
+    assert_eq!(cd["relevance"], RelevanceSign::DEFAULT.name());
     // info-horizon's default layer is chosen when ranking: null, not a number
     let ih = serde_json::to_value(&info.method_defaults["info-horizon"]).unwrap();
     assert!(ih["deep_layer"].is_null());
-    assert_eq!(info.prompt_methods, ["prompt-aware", "fastv"]);
+    assert_eq!(info.prompt_methods, ["prompt-aware", "fastv", "cdpruner"]);
     assert_eq!(info.methods.len(), Method::NAMES.len());
 }
 

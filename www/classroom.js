@@ -36,8 +36,14 @@ export function showClassStep() {
   el.classStep.dataset.token = String(t);
   el.classStep.dataset.score = String(st.score);
   el.classStep.dataset.distance = String(st.distance);
-  el.classStep.textContent = `Pick ${s} of ${n}: token ${t} (${where}) · score ${num3(st.score)} · weight ${num3(st.weight)}` +
-    ` · distance to the kept set ${num3(st.distance)}${s === 1 ? ' (first pick)' : ''}${scope}`;
+  const first = s === 1 ? ' (first pick)' : '';
+  el.classStep.textContent = rk.method === 'cdpruner'
+    // CDPruner's steps: the residual gain of the DPP (how much the kept set's determinant grows),
+    // the token's relevance r, and gain / r² (the share of its similarity vector not yet spanned)
+    ? `Pick ${s} of ${n}: token ${t} (${where}) · residual gain ${num3(st.score)} · relevance ${num3(st.weight)}` +
+      ` · new direction ${num3(st.distance)} (gain / relevance²; 1 = unlike every token kept in its round)${first}${scope}`
+    : `Pick ${s} of ${n}: token ${t} (${where}) · score ${num3(st.score)} · weight ${num3(st.weight)}` +
+      ` · distance to the kept set ${num3(st.distance)}${first}${scope}`;
 }
 
 function classStart() {

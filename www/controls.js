@@ -117,6 +117,7 @@ const PARAM_HELP = {
   layer: 'layer whose attention is read',
   deep_layer: 'LLM layer of the random drop (empty: 2/3 of the depth)',
   deep_keep: 'share kept at that layer',
+  relevance: "the relevance's sign: negated (the official code: tokens least like the question first) or plain",
 };
 
 function paramSpec(method, key) {
@@ -129,6 +130,7 @@ function paramSpec(method, key) {
     case 'h': return { kind: 'number', min: 1e-6, step: 'any' };
     case 'fusion': return { kind: 'select', options: info.fusions };
     case 'proxy': return { kind: 'select', options: info.proxies };
+    case 'relevance': return { kind: 'select', options: info.relevance_signs || [] };
     case 'core_share': case 'deep_keep': return { kind: 'number', min: 0, max: 1, step: 0.05 };
     case 'layer': return { kind: 'number', min: 0, max: (method === 'visionzip' ? vision : text) - 1, step: 1 };
     case 'deep_layer': return { kind: 'number', min: 0, max: text - 1, step: 1, optional: true };
@@ -140,7 +142,7 @@ function paramSpec(method, key) {
 export function buildParams() {
   const method = el.method.value;
   const defaults = (state.info && state.info.method_defaults && state.info.method_defaults[method]) || {};
-  const ORDER = ['m', 'h', 'fusion', 'proxy', 'core_share', 'layer', 'deep_layer', 'deep_keep'];
+  const ORDER = ['m', 'h', 'fusion', 'proxy', 'core_share', 'layer', 'deep_layer', 'deep_keep', 'relevance'];
   const keys = ORDER.filter((k) => k in defaults && paramSpec(method, k));
   el.paramsBody.textContent = '';
   el.params.hidden = keys.length === 0;

@@ -221,6 +221,12 @@ function showAgreement(rk, k, current) {
     text = `Spearman ρ against the feature norm's ranking: ${num(rk.spearman_vs_norm)} (keep order)`;
     if (rk.spearman_scores_vs_norm !== null && rk.spearman_scores_vs_norm !== undefined) {
       text += `, ${num(rk.spearman_scores_vs_norm)} (scores)`;
+      // what ZOO's sensitivity measures (README: "What ZOO's sensitivity measures"): through a
+      // LayerNorm it scales with 1 / sigma of the token's patches, so it can be a mere function of
+      // the token's norm; say so when this image shows it
+      if (rk.method === 'zoo' && Math.abs(rk.spearman_scores_vs_norm) >= 0.95) {
+        text += ` (ZOO's sensitivity on this image is almost a function of the token's norm: through post_layernorm it scales with 1/σ of the token's patches; the keep order differs from the norm's through the diversity step)`;
+      }
     }
   }
   const c = state.comparison;

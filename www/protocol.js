@@ -65,7 +65,7 @@ export const SourceKind = Object.freeze({ URL: 'url', HUB: 'hub', FILES: 'files'
 
 // What a ranking was computed for: the Worker tags each ranking with it, the page builds it from
 // its controls to tell whether the stored ranking is the current one. The question is part of it
-// only for the methods that read it (the model's info.prompt_methods: prompt-aware, fastv).
+// only for the methods that read it (the model's info.prompt_methods: prompt-aware, fastv, cdpruner).
 export function rankingKey({ imageVersion, maxGrid, method, params, budget, question }, promptMethods = []) {
   const q = promptMethods.includes(method) ? question : '';
   return `${imageVersion}|${maxGrid}|${method}|${JSON.stringify(params || {})}|${budget}|${q}`;

@@ -3,8 +3,12 @@
 //!     cargo run --release --bin evaluate -- --model assets/builtin-model --n 500 \
 //!         --svg assets/accuracy-vs-keep.svg --json assets/accuracy-vs-keep.json
 //!
-//! Prints a markdown table (methods x keep ratios) and the accuracy by question kind for ZOO-Prune,
+//! Prints a markdown table (methods x keep ratios, each accuracy with its 95 % interval), ZOO-Prune
+//! against every other method (McNemar's exact test), the accuracy by question kind for ZOO-Prune,
 //! and writes the plot (SVG) and the numbers (JSON) when asked.
+//!
+//! `--sensitivity zoo,zoo:last-mlp:m8,...` instead measures what ZOO's sensitivity follows on each
+//! scene (Spearman's rho with the feature norm and with rms(1 / sigma)) for each ZOO variant.
 
 #[cfg(target_family = "wasm")]
 fn main() {}
@@ -31,7 +35,9 @@ mod native {
     const USAGE: &str = "evaluate [--model DIR] [--n N] [--split test|validation] \
 [--ratios 1,0.5,0.25,0.125,0.0625] [--methods zoo,divprune,zoo:sum,zoo:none,...] \
 [--positions renumber|keep|both] [--seed N] [--svg FILE] [--json FILE] \
-[--samples DIR (also write one held-out scene per question kind as PNG + scenes.json)]";
+[--samples DIR (also write one held-out scene per question kind as PNG + scenes.json)] \
+[--sensitivity zoo,zoo:last-mlp:m8,zoo:last-mlp:m16 (a study of ZOO's sensitivity per proxy instead \
+of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each scene)]";
 
     pub fn run() -> Result<()> {
         let mut model = PathBuf::from("assets/builtin-model");
@@ -44,6 +50,7 @@ mod native {
         let mut svg = None;
         let mut json = None;
         let mut samples = None;
+        let mut study: Option<Vec<String>> = None;
         let args: Vec<String> = std::env::args().skip(1).collect();
         let bad = |m: String| Error::Other(format!("{m}\nusage: {USAGE}"));
         let mut i = 0;
@@ -84,6 +91,7 @@ mod native {
                 "--svg" => svg = Some(PathBuf::from(val)),
                 "--json" => json = Some(PathBuf::from(val)),
                 "--samples" => samples = Some(PathBuf::from(val)),
+                "--sensitivity" => study = Some(val.split(',').map(|s| s.trim().to_string()).collect()),
                 o => return Err(bad(format!("unknown option {o}"))),
             }
             i += 2;
@@ -109,6 +117,37 @@ mod native {
             }
             return Err(bad("--n: evaluate at least one scene (--n 0 only with --samples)".into()));
         }
+        let write = |path: &PathBuf, text: String| {
+            std::fs::write(path, text).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
+        };
+        if let Some(specs) = study {
+            let mut proxies = Vec::new();
+            for spec in &specs {
+                match Row::parse(spec, seed, &[Positions::Renumber])?.remove(0).method {
+                    Method::Zoo { params, .. } => proxies.push((spec.clone(), params)),
+                    _ => return Err(bad(format!("--sensitivity: {spec:?} is not a zoo variant"))),
+                }
+            }
+            eprintln!("ZOO's sensitivity on {n} {split:?} scenes: {}", specs.join(", "));
+            let st = std::time::Instant::now();
+            let s = zoo_prune_web::evaluate::sensitivity_study(&vlm, &data, split, n, &proxies, |done, total| {
+                if done % 100 == 0 || done == total {
+                    eprintln!("  {done}/{total} scenes");
+                }
+            })?;
+            println!(
+                "What ZOO's sensitivity S follows: Spearman's rho per scene over its visual tokens, {} {:?} scenes; {:.0} s\n",
+                s.scenes,
+                s.split,
+                st.elapsed().as_secs_f64()
+            );
+            println!("{}", s.table());
+            if let Some(p) = &json {
+                write(p, serde_json::to_string_pretty(&s.to_json()).unwrap())?;
+                eprintln!("numbers written to {}", p.display());
+            }
+            return Ok(());
+        }
         eprintln!(
             "evaluating {} on {n} {split:?} scenes: {} methods x {} keep ratios",
             model.display(),
@@ -125,7 +164,16 @@ mod native {
              {:.0} s",
             ev.scenes, ev.split, ev.tokens, ev.seconds
         );
-        println!("\n{}", ev.table());
+        println!("\nEach cell: accuracy (95 % Wilson interval).\n\n{}", ev.table());
+        if ev.paired_tests().is_empty() {
+            println!("(no zoo row: no paired tests)\n");
+        } else {
+            println!(
+                "ZOO against each method with the same positions: ZOO's lead in points on the same scenes \
+                 and McNemar's exact p (bold: p < 0.05)\n\n{}",
+                ev.paired_table()
+            );
+        }
         for (m, name) in ev.methods.iter().enumerate() {
             if name.starts_with("zoo") && !name.starts_with("zoo:") {
                 println!("{}", ev.kind_table(m));
@@ -133,9 +181,6 @@ mod native {
         }
         // where positions matter most: the side questions ("left or right?"), every method
         println!("{}", ev.one_kind_table("side"));
-        let write = |path: &PathBuf, text: String| {
-            std::fs::write(path, text).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))
-        };
         if let Some(p) = &svg {
             let title = format!("Accuracy vs visual tokens kept ({} held-out scenes)", ev.scenes);
             write(p, ev.svg(&title))?;

@@ -18,6 +18,7 @@ const USAGE: &str = "usage:
                        [--method NAME --keep R|K [--seed N] [--budget per-tile|global]
                         [--fusion multiply|sum|none] [--m N] [--h X] [--proxy P]
                         [--core-share X] [--layer N] [--deep-layer N] [--deep-keep X]
+                        [--relevance negated|plain]
                         [--positions renumber|keep] [--overlay FILE.png] [--ranking-json FILE]]
 
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
@@ -27,7 +28,7 @@ const USAGE: &str = "usage:
   --max-new-tokens N  stop after N tokens (default 64); the answer also stops at <end_of_utterance>
   --chunk N           tiles per vision forward (default 1)
   --method NAME       prune visual tokens first: zoo, divprune, prompt-aware, random, visionzip,
-                      fastv, info-horizon, feature-norm (default: keep every token)
+                      fastv, info-horizon, feature-norm, cdpruner (default: keep every token)
   --keep R|K          keep ratio (0.25, 25%) or a token count (an integer > 1); default 1.0
   --seed N            seed of ZOO's directions and of the random methods (default 0)
   --budget MODE       per-tile (default: equal share per tile) or global
@@ -41,6 +42,7 @@ const USAGE: &str = "usage:
   --deep-layer N, --deep-keep X
                       info-horizon: LLM layer of the random drop (2/3 of the depth) and the
                       share it keeps (0.5)
+  --relevance S       cdpruner: the relevance's sign, negated (the official code's) or plain
                       A parameter given for a method it does not apply to is an error (the page's
                       parameter object is checked by the same code: prune::MethodParams).
   --positions P       renumber (default: the kept tokens get positions 0..L-1, as the seeds' code)
@@ -113,6 +115,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
             "--layer" => a.params.layer = Some(num(val()?)? as u64),
             "--deep-layer" => a.params.deep_layer = Some(num(val()?)? as u64),
             "--deep-keep" => a.params.deep_keep = Some(real(val()?)?),
+            "--relevance" => a.params.relevance = Some(val()?),
             "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
             "--ranking-json" => a.ranking_json = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other:?}")),

@@ -3,11 +3,13 @@
 //! budget (the page's slider) never recomputes anything.
 //!
 //! Files, one per paper concept: `zoo` (ZOO-Prune's zeroth-order sensitivity), `select` (the greedy
-//! loops: sensitivity-aware diversity, DivPrune, prompt-aware), `scores` (attention, norm and
-//! relevance scores for the baselines), `rng` (the seeded generator shared with the numpy reference).
+//! loops: sensitivity-aware diversity, DivPrune, prompt-aware), `cdpruner` (CDPruner's conditional
+//! DPP), `scores` (attention, norm and relevance scores for the baselines), `rng` (the seeded
+//! generator shared with the numpy reference).
 
 pub mod agreement;
 pub mod apply;
+pub mod cdpruner;
 pub mod params;
 pub mod rng;
 pub mod scores;
@@ -20,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::readback::read_floats;
 use crate::model::{EncodedTiles, Idefics3};
 pub use apply::Positions;
+pub use cdpruner::RelevanceSign;
 pub use params::{EffectiveParams, MethodParams};
 pub use select::{Fusion, Step};
 pub use zoo::{Estimator, Proxy, ZooParams};
@@ -43,6 +46,9 @@ pub enum Method {
     InfoHorizon { deep_layer: usize, deep_keep: f64, seed: u64 },
     /// Feature norm of the encoder output (how a replication explained ZOO's ranking).
     FeatureNorm,
+    /// CDPruner: greedy MAP of a DPP whose kernel is the tokens' similarity conditioned on their
+    /// relevance to the question (`sign`: the official negation or not).
+    CdPruner { sign: RelevanceSign },
 }
 
 impl Method {
@@ -56,11 +62,12 @@ impl Method {
             Method::FastV { .. } => "fastv",
             Method::InfoHorizon { .. } => "info-horizon",
             Method::FeatureNorm => "feature-norm",
+            Method::CdPruner { .. } => "cdpruner",
         }
     }
 
     pub const NAMES: &'static [&'static str] =
-        &["zoo", "divprune", "prompt-aware", "random", "visionzip", "fastv", "info-horizon", "feature-norm"];
+        &["zoo", "divprune", "prompt-aware", "random", "visionzip", "fastv", "info-horizon", "feature-norm", "cdpruner"];
 
     /// The method with its default parameters.
     pub fn by_name(name: &str, seed: u64) -> Result<Self> {
@@ -73,6 +80,7 @@ impl Method {
             "fastv" => Method::FastV { layer: 2 },
             "info-horizon" => Method::InfoHorizon { deep_layer: usize::MAX, deep_keep: 0.5, seed },
             "feature-norm" | "norm" => Method::FeatureNorm,
+            "cdpruner" => Method::CdPruner { sign: RelevanceSign::DEFAULT },
             other => {
                 return Err(Error::Other(format!(
                     "unknown pruning method {other:?}; choose one of {:?}",
@@ -84,7 +92,7 @@ impl Method {
 
     /// Methods whose ranking depends on the question (the page re-ranks when it changes).
     pub fn needs_prompt(&self) -> bool {
-        matches!(self, Method::PromptAware { .. } | Method::FastV { .. })
+        matches!(self, Method::PromptAware { .. } | Method::FastV { .. } | Method::CdPruner { .. })
     }
 }
 
@@ -315,6 +323,18 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
         Method::FeatureNorm => {
             let s = scores::feature_norm(inp).await?;
             (s.clone(), per_budget(mode, tiles, n, |r| select::order_by_score(&s[r.clone()])))
+        }
+        Method::CdPruner { sign } => {
+            let q = inp.question_ids.ok_or_else(|| Error::Other("cdpruner needs the question".into()))?;
+            if q.is_empty() {
+                return Err(Error::Prompt("the question is empty".into()));
+            }
+            let e: Vec<f64> =
+                read_floats(inp.model.text.embed(q)).await?.into_iter().map(|v| v as f64).collect();
+            // relevance normalised over the whole image, the kernel per tile or over everything
+            let rel = cdpruner::relevance(&z, &e, d, *sign);
+            let steps = per_budget(mode, tiles, n, |r| cdpruner::order(&rel[r.clone()], &cos_of(&z, d, &r)));
+            (rel, steps)
         }
     };
     let order: Vec<usize> = steps.iter().map(|s| s.token).collect();

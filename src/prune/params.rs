@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Fusion, Method, Proxy};
+use super::{Fusion, Method, Proxy, RelevanceSign};
 use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 
@@ -30,6 +30,8 @@ pub struct MethodParams {
     /// info-horizon: the LLM layer of the random drop, and the share it keeps
     pub deep_layer: Option<u64>,
     pub deep_keep: Option<f64>,
+    /// cdpruner: the relevance's sign, "negated" (the official code) or "plain"
+    pub relevance: Option<String>,
 }
 
 fn usage(msg: impl Into<String>) -> Error {
@@ -38,7 +40,7 @@ fn usage(msg: impl Into<String>) -> Error {
 
 impl MethodParams {
     pub const KEYS: &'static [&'static str] =
-        &["seed", "m", "h", "fusion", "proxy", "core_share", "layer", "deep_layer", "deep_keep"];
+        &["seed", "m", "h", "fusion", "proxy", "core_share", "layer", "deep_layer", "deep_keep", "relevance"];
 
     /// Parses a JSON object such as `{"m": 8, "fusion": "sum"}`; "" is the defaults.
     pub fn from_json(text: &str) -> Result<Self> {
@@ -74,6 +76,7 @@ impl MethodParams {
                 "layer" => p.layer = Some(uint(k, v)?),
                 "deep_layer" => p.deep_layer = Some(uint(k, v)?),
                 "deep_keep" => p.deep_keep = Some(real(k, v)?),
+                "relevance" => p.relevance = Some(text(k, v)?),
                 _ => {
                     return Err(usage(format!(
                         "unknown method parameter {k:?}; the parameters are {:?}",
@@ -87,7 +90,7 @@ impl MethodParams {
 
     /// The names of the parameters given, `seed` aside.
     fn given(&self) -> Vec<&'static str> {
-        let MethodParams { seed: _, m, h, fusion, proxy, core_share, layer, deep_layer, deep_keep } = self;
+        let MethodParams { seed: _, m, h, fusion, proxy, core_share, layer, deep_layer, deep_keep, relevance } = self;
         [
             ("m", m.is_some()),
             ("h", h.is_some()),
@@ -97,6 +100,7 @@ impl MethodParams {
             ("layer", layer.is_some()),
             ("deep_layer", deep_layer.is_some()),
             ("deep_keep", deep_keep.is_some()),
+            ("relevance", relevance.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, given)| given.then_some(k))
@@ -174,6 +178,13 @@ impl MethodParams {
                     *deep_keep = fraction(key, self.deep_keep.expect("given"))?;
                     true
                 }
+                (Method::CdPruner { sign }, "relevance") => {
+                    let s = self.relevance.as_deref().expect("given");
+                    *sign = RelevanceSign::parse(s).ok_or_else(|| {
+                        usage(format!("parameter relevance must be one of {:?}, got {s:?}", RelevanceSign::NAMES))
+                    })?;
+                    true
+                }
                 _ => false,
             };
             if !applied {
@@ -213,6 +224,8 @@ pub struct EffectiveParams {
     pub deep_layer: Option<Option<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deep_keep: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<&'static str>,
 }
 
 impl Method {
@@ -229,6 +242,7 @@ impl Method {
                 ..none
             },
             Method::DivPrune | Method::FeatureNorm => none,
+            Method::CdPruner { sign } => EffectiveParams { relevance: Some(sign.name()), ..none },
             Method::PromptAware { core_share } => EffectiveParams { core_share: Some(*core_share), ..none },
             Method::Random { seed } => EffectiveParams { seed: Some(*seed), ..none },
             Method::VisionZip { layer } | Method::FastV { layer } => EffectiveParams { layer: Some(*layer), ..none },

@@ -42,6 +42,20 @@ pub async fn feature_norm(inp: &PruneInputs<'_>) -> Result<Vec<f64>> {
     Ok(v.into_iter().map(|x| x as f64).collect())
 }
 
+/// The root mean square over each token's s x s patches of 1 / sigma, sigma the standard deviation
+/// (biased, + eps) post_layernorm divides each patch by. A LayerNorm's Jacobian scales with
+/// 1 / sigma, so this is what ZOO's sensitivity through the post-ln proxy predicts (README: "What
+/// ZOO's sensitivity measures").
+pub async fn inv_sigma_rms(inp: &PruneInputs<'_>) -> Result<Vec<f64>> {
+    let s = inp.model.connector.scale_factor;
+    let eps = inp.model.vision.post_layernorm.eps;
+    let [t, p, _] = inp.pre_ln.dims();
+    let var = inp.pre_ln.clone().var_bias(2).reshape([t, p]);
+    let inv = var.add_scalar(eps).recip();
+    let v = read_floats(per_token(inv, s).div_scalar((s * s) as f64).sqrt()).await?;
+    Ok(v.into_iter().map(|x| x as f64).collect())
+}
+
 /// Cosine of each projected token with the mean input embedding of the question's tokens.
 pub async fn prompt_relevance(model: &Idefics3, z: &[f64], d: usize, question: &[u32]) -> Result<Vec<f64>> {
     if question.is_empty() {

@@ -32,7 +32,7 @@ export const QUESTION = 'What colour is the cat?';
 export const MAX_NEW_TOKENS = 8;
 export const SEED = 3; // not the default 0: the seed must travel from the page to the ranking
 export const KEEP = 0.25;
-export const METHODS = ['zoo', 'divprune', 'prompt-aware', 'random', 'visionzip', 'fastv', 'info-horizon', 'feature-norm'];
+export const METHODS = ['zoo', 'divprune', 'prompt-aware', 'random', 'visionzip', 'fastv', 'info-horizon', 'feature-norm', 'cdpruner'];
 export const BUDGETS = ['per-tile', 'global'];
 // A near-tie: the two candidates' native scores differ by less than this, relatively (see compareOrders).
 const NEAR_TIE = 1e-5;

@@ -27,6 +27,13 @@ Tensors (inputs the Rust side reads as f32 are stored f32; everything computed i
   divprune_literal [N] i64     DivPrune's loop run literally with k = N (no masking; may repeat)
   <order>_score, <order>_margin [N] f64   winning score per step and its lead over the runner-up
                                           (0.0: exact tie resolved by the lower index; +inf last)
+  q [M, d_t] f32               the question's token embeddings (CDPruner's condition)
+  cdpruner_relevance_<sign> [N] f64        relevance in (0, 1], sign "negated" (official) / "plain"
+  cdpruner_<sign> [N] i64      full greedy DPP order over all N tokens (the global budget)
+  cdpruner_<sign>_per_tile [N] i64  tiles ranked on their own (relevance normalised over the whole
+                               image), merged round-robin (tiny_tiles: 7 tiles; synthetic: 4 "tiles"
+                               of 36 tokens)
+  cdpruner_<sign>[_per_tile]_score / _margin  the residual gain of each pick and its lead
 """
 from __future__ import annotations
 
@@ -46,7 +53,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "fixtures", "pruning")
 TINY = os.path.join(ROOT, "tests", "fixtures", "tiny_tiles")
 
-NEAR_TIE = 1e-12  # margins below this (but > 0) could flip under a different summation order
+NEAR_TIE = 1e-12
+TINY_QUESTION_IDS = [11, 42, 7, 99, 42]  # tiny_tiles: CDPruner's question (a repeated id included)  # margins below this (but > 0) could flip under a different summation order
 
 
 def f32(a):
@@ -83,17 +91,57 @@ def compute(case, X32, lnw32, lnb32, W32, eps, m, h, seed):
         o = out[name]
         if name != "divprune_literal":
             assert sorted(o.tolist()) == list(range(N)), name
-        mg = out[f"{name}_margin"]
-        exact = [int(i) for i in np.nonzero(mg == 0.0)[0]]
-        near = [int(i) for i in np.nonzero((mg > 0.0) & (mg < NEAR_TIE))[0]]
-        ties[name] = {
-            "exact_tie_steps": exact,
-            "near_tie_steps": near,
-            "first_step_with_margin_below_1e-12": int(min(exact + near)) if exact + near else None,
-        }
+        ties[name] = tie_info(out[f"{name}_margin"])
+    finish_ties(out, ties)
+    return out, ties
+
+
+def compute_cdpruner(out, ties, Q32, tiles):
+    """CDPruner's relevance and orders, global and per tile, both signs."""
+    Z = out["z"]
+    N = Z.shape[0]
+    per = N // tiles
+    out["q"] = Q32
+    for sign in ref.RELEVANCE_SIGNS:
+        r = ref.cdpruner_relevance(Z, Q32.astype(np.float64), sign)
+        out[f"cdpruner_relevance_{sign}"] = r
+        o, g, mg, rounds = ref.cdpruner_order(r, ref.cosine_matrix(Z), return_trace=True)
+        name = f"cdpruner_{sign}"
+        out[name], out[f"{name}_score"], out[f"{name}_margin"] = o, g, mg
+        ties[name] = tie_info(mg)
+        ties[name]["round_starts"] = [int(v) for v in rounds]
+        orders, scores, margins, starts = [], [], [], []
+        for t in range(tiles):
+            sl = slice(t * per, (t + 1) * per)
+            o, g, mg, rounds = ref.cdpruner_order(r[sl], ref.cosine_matrix(Z[sl]), return_trace=True)
+            orders.append(o)
+            scores.append(g)
+            margins.append(mg)
+            starts.append([int(v) for v in rounds])
+        name = f"cdpruner_{sign}_per_tile"
+        out[name] = ref.interleave(orders, per)
+        # the trace in the merged order: step k of tile t sits at k * tiles + t
+        out[f"{name}_score"] = np.stack(scores, axis=1).reshape(-1)
+        out[f"{name}_margin"] = np.stack(margins, axis=1).reshape(-1)
+        ties[name] = tie_info(out[f"{name}_margin"])
+        ties[name]["round_starts_per_tile"] = starts
+        for key in (f"cdpruner_{sign}", name):
+            assert sorted(out[key].tolist()) == list(range(N)), key
+
+
+def tie_info(mg):
+    exact = [int(i) for i in np.nonzero(mg == 0.0)[0]]
+    near = [int(i) for i in np.nonzero((mg > 0.0) & (mg < NEAR_TIE))[0]]
+    return {
+        "exact_tie_steps": exact,
+        "near_tie_steps": near,
+        "first_step_with_margin_below_1e-12": int(min(exact + near)) if exact + near else None,
+    }
+
+
+def finish_ties(out, ties):
     diff = np.nonzero(out["divprune"] != out["divprune_literal"])[0]
     ties["divprune_literal_first_difference_step"] = int(diff[0]) if len(diff) else None
-    return out, ties
 
 
 def summary(case, X32, out, eps):
@@ -120,7 +168,8 @@ def summary(case, X32, out, eps):
           f"Spearman(S, 1/mean sigma) = {info['spearman_S_vs_inv_mean_sigma']:+.4f}   "
           f"Spearman(S, rms(1/sigma)) = {info['spearman_S_vs_rms_inv_sigma']:+.4f}")
     print(f"   linear-proxy S: mean {info['S_linear_mean']:.12g}, (max-min)/mean {info['S_linear_rel_spread']:.3g}")
-    for name in ["sads_multiply", "sads_sum", "sads_none", "divprune", "divprune_literal"]:
+    for name in ["sads_multiply", "sads_sum", "sads_none", "divprune", "divprune_literal",
+                 "cdpruner_negated", "cdpruner_plain", "cdpruner_negated_per_tile"]:
         print(f"   {name:17s} first 10: {out[name][:10].tolist()}")
     return info
 
@@ -149,7 +198,9 @@ def common_params(case, N, s, d_v, d_t, eps, m, h, seed):
         "h": h,
         "seed": seed,
         "fusions": list(ref.FUSIONS),
-        "orders": ["sads_multiply", "sads_sum", "sads_none", "divprune", "divprune_literal"],
+        "orders": ["sads_multiply", "sads_sum", "sads_none", "divprune", "divprune_literal"]
+        + [f"cdpruner_{sg}{pt}" for sg in ref.RELEVANCE_SIGNS for pt in ("", "_per_tile")],
+        "cdpruner_rel_tol": ref.CDPRUNER_REL_TOL,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
         "generator_check": {
@@ -200,6 +251,11 @@ def synthetic():
         dups.append([src, dst])
 
     out, ties = compute(case, X32, lnw32, lnb32, W32, eps, m, h, seed)
+    # CDPruner's question: three tokens near tokens 3, 40 and 77 (f32), from a generator of its own
+    # so that every input above stays as it was
+    qrng = np.random.default_rng(25)
+    Q32 = f32(out["z"][[3, 40, 77]] + 0.3 * qrng.normal(size=(3, d_t)))
+    compute_cdpruner(out, ties, Q32, tiles=4)
     for src, dst in dups:
         assert out["sensitivity"][src] == out["sensitivity"][dst], (src, dst)
         assert np.array_equal(out["z"][src], out["z"][dst]), (src, dst)
@@ -210,6 +266,8 @@ def synthetic():
         "inputs": "np.random.default_rng(7): scale log-uniform(0.05, 2) per patch, offset N(0, 2) per "
                   "patch, channel pattern N(0, 0.5) per token, noise N(0, 1); ln_weight 1 + 0.1 N, "
                   "ln_bias 0.1 N, proj N(0, 1/sqrt(s*s*d_v)); all rounded to f32 before use",
+        "q": "the CDPruner question: z rows 3, 40, 77 + 0.3 N(0, 1) from np.random.default_rng(25), f32",
+        "tiles": 4,
         "duplicates_src_dst": dups,
         "duplicates_note": "x[dst] = x[src] bitwise; first pair is the max-S token, second the min-S token",
         "ties": ties,
@@ -298,6 +356,9 @@ def tiny_tiles():
     d_t = W32.shape[0]
 
     out, ties = compute(case, X32, lnw32, lnb32, W32, eps, m, h, seed)
+    # CDPruner's question: the decoder's input embeddings of fixed token ids
+    Q32 = f32(model["model.text_model.embed_tokens.weight"][TINY_QUESTION_IDS])
+    compute_cdpruner(out, ties, Q32, tiles=tiles)
     conn = refr["connector"].astype(np.float64).reshape(N, d_t)
     z_err = float(np.abs(out["z"] - conn).max())
     print(f"== {case}: max |z - committed connector| = {z_err:.3g}")
@@ -312,6 +373,8 @@ def tiny_tiles():
                   "shuffle (token = tile * 4 + hb * 2 + wb, patch rows 4hb..4hb+3, cols 4wb..4wb+3, "
                   "[dh][dw] order); model.safetensors model.vision_model.post_layernorm.weight/bias, "
                   "model.connector.modality_projection.proj.weight [64, 768]",
+        "question_ids": TINY_QUESTION_IDS,
+        "tiles": tiles,
         "x_source": x_source,
         "committed_pre_post_layernorm_ln_error": ln_err_committed,
         "z_check": f"z equals reference.safetensors 'connector' reshaped [28, 64] within {z_err:.3g}",

@@ -14,6 +14,9 @@ Official sources read (GitHub):
     LLaVA/llava/model/language_model/llava_llama.py
                                                LlavaLlamaForCausalLM.__init__ (rank-128 SVD projector copy)
     run_zoo_prune.sh                           m = NOISERECOV_NUM = 64, h = NOISERECOV_INTENS = 0.01
+  CDPruner   Theia-4869/CDPruner
+    llava/model/llava_arch.py                  LlavaMetaForCausalLM.encode_images (relevance, kernel,
+                                               greedy DPP MAP loop)
   DivPrune   vbdi/divprune
     LLaVA/llava/model/llava_arch.py            LlavaMetaForCausalLM.pairwise_cosine_similarity,
                                                LlavaMetaForCausalLM.DivPrune,
@@ -238,6 +241,15 @@ def zoo_sensitivity_linear(X, W, U, h) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 
 
+def cosine_matrix(Z: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """cos(Z_i, Z_j) as torch computes it since 1.12: rows divided by max(||Z_i||, eps) first, then
+    sequential dot products (see cosine_distance_matrix for the consequences)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    norms = np.sqrt(_seq_dot(Z, Z))
+    n = Z / np.maximum(norms, eps)[:, None]
+    return _seq_dot(n[:, None, :], n[None, :, :])
+
+
 def cosine_distance_matrix(Z: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     """D[i, j] = 1 - cos(Z_i, Z_j), cos computed as torch does since 1.12 (and as DivPrune's
     pairwise_cosine_similarity does): normalise first, n_i = Z_i / max(||Z_i||, eps), then
@@ -247,11 +259,7 @@ def cosine_distance_matrix(Z: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     (DivPrune has no eps clamp: a zero vector gives NaN there; torch's F.cosine_similarity, used
     by select_tokens_sads, clamps with eps = 1e-8. Irrelevant for real embeddings.)
     """
-    Z = np.asarray(Z, dtype=np.float64)
-    norms = np.sqrt(_seq_dot(Z, Z))
-    n = Z / np.maximum(norms, eps)[:, None]
-    cos = _seq_dot(n[:, None, :], n[None, :, :])
-    return 1.0 - cos
+    return 1.0 - cosine_matrix(Z, eps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -380,6 +388,121 @@ def divprune_order(Z: np.ndarray, mask_picked: bool = True, return_trace: bool =
     if return_trace:
         return order, score, margin
     return order
+
+
+# ----------------------------------------------------------------------------------------------
+# CDPruner (conditional DPP)
+# ----------------------------------------------------------------------------------------------
+
+RELEVANCE_SIGNS = ("negated", "plain")
+
+
+def cdpruner_relevance(Z: np.ndarray, Q: np.ndarray, sign: str = "negated") -> np.ndarray:
+    """Relevance r [N] in (0, 1] of the projected tokens Z [N, d] to the question's token
+    embeddings Q [M, d] (the decoder's embed_tokens rows of the question).
+
+    Mirrors Theia-4869/CDPruner llava/model/llava_arch.py LlavaMetaForCausalLM.encode_images:
+      image_embeds, text_embeds normalised by their norms; relevance = image @ text.T  [N, M];
+      relevance = (-relevance).mean(dim=-1);  (sign "negated": the official code's minus)
+      relevance = (relevance - min + 1e-6) / (max - min)
+    Ours: cos with the eps clamp of cosine_matrix (max(norm, 1e-8)); mean = sequential sum / M;
+    sign "plain" drops the minus (the issue asks for both, measured); the denominator is
+    (max - min) + 1e-6, so r lies in (0, 1] and a constant relevance gives all ones instead of a
+    division by zero. (r - min + 1e-6) / (max - min) and ours differ by a constant factor, which
+    scales the kernel by a constant and changes no pick. min/max run over every token given (the
+    LLaVA-NeXT code normalises over all crops at once); the official CLIP features are replaced by
+    the tokens the decoder receives and the decoder's own input embeddings of the question.
+    """
+    if sign not in RELEVANCE_SIGNS:
+        raise ValueError(f"sign must be one of {RELEVANCE_SIGNS}")
+    Z = np.asarray(Z, dtype=np.float64)
+    Q = np.asarray(Q, dtype=np.float64)
+    nz = Z / np.maximum(np.sqrt(_seq_dot(Z, Z)), 1e-8)[:, None]
+    nq = Q / np.maximum(np.sqrt(_seq_dot(Q, Q)), 1e-8)[:, None]
+    cos = _seq_dot(nz[:, None, :], nq[None, :, :])  # [N, M]
+    a = _seq_sum(cos, axis=1) / Q.shape[0]
+    if sign == "negated":
+        a = -a
+    lo, hi = a.min(), a.max()
+    return (a - lo + 1e-6) / ((hi - lo) + 1e-6)
+
+
+CDPRUNER_REL_TOL = 1e-9
+
+
+def cdpruner_order(r: np.ndarray, S: np.ndarray, return_trace: bool = False):
+    """Full greedy MAP order of the conditional DPP with kernel L = diag(r) S diag(r).
+
+    Mirrors llava_arch.py encode_images (the loop over visual_token_num), which is the fast greedy
+    MAP inference of Chen et al. 2018 (incremental Cholesky):
+      di2s = diag(L); for each pick: j = argmax(di2s);
+      e = (L[j, :] - sum_t c_t[j] c_t[:]) / sqrt(di2s[j]); c.append(e); di2s -= e^2; di2s[j] = -inf.
+    Here the sum over t is sequential in t (the official einsum leaves the order open).
+    Extension for a full ranking (the official loop stops at the budget): once the best remaining
+    residual di2s[j] <= CDPRUNER_REL_TOL * L[j, j] (every token left lies, to rounding, in the span
+    of this round's picks: the kernel's rank is used up, e.g. more tokens than dimensions, or
+    duplicates), the official loop would take sqrt of rounding noise (NaN below zero). We start a
+    new round instead: c emptied, di2s = diag(L) for the tokens left, the same greedy loop. A pick
+    with di2s[j] <= 0 at the start of a round (a zero token) adds no direction. Within the first
+    round the picks are the official ones.
+
+    return_trace: also gain[i] (di2s of the pick, its residual gain), margin[i] (gain minus the best
+    other eligible di2s; +inf at the last step) and the steps where a round starts.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    S = np.asarray(S, dtype=np.float64)
+    N = r.shape[0]
+    L = (r[:, None] * S) * r[None, :]
+    diag = np.diagonal(L).copy()
+    di2 = diag.copy()
+    picked = np.zeros(N, dtype=bool)
+    cis = []
+    order = np.empty(N, dtype=np.int64)
+    gain = np.empty(N, dtype=np.float64)
+    margin = np.empty(N, dtype=np.float64)
+    rounds = []
+    fresh = True
+    i = 0
+    while i < N:
+        scores = di2.copy()
+        scores[picked] = -np.inf
+        j = _first_argmax(scores)
+        if not fresh and not scores[j] > CDPRUNER_REL_TOL * diag[j]:
+            cis = []
+            di2 = diag.copy()
+            fresh = True
+            continue
+        if fresh:
+            rounds.append(i)
+        order[i] = j
+        gain[i] = scores[j]
+        rest = scores.copy()
+        rest[j] = -np.inf
+        margin[i] = scores[j] - rest.max() if i < N - 1 else np.inf
+        picked[j] = True
+        if scores[j] > 0:
+            proj = np.zeros(N)
+            for c in cis:
+                proj = proj + c[j] * c
+            e = (L[j] - proj) / math.sqrt(di2[j])
+            cis.append(e)
+            di2 = di2 - e * e
+        fresh = False
+        i += 1
+    if return_trace:
+        return order, gain, margin, rounds
+    return order
+
+
+def interleave(per_tile_orders, n_per_tile: int) -> np.ndarray:
+    """Round-robin merge of per-tile orders (local indices) into global indices: the per-tile
+    budget's ranking (src/prune/mod.rs interleave; our convention, not a paper's)."""
+    out = []
+    for k in range(max(len(o) for o in per_tile_orders)):
+        for t, o in enumerate(per_tile_orders):
+            if k < len(o):
+                out.append(t * n_per_tile + int(o[k]))
+    return np.asarray(out, dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
