@@ -196,9 +196,10 @@ impl Evaluation {
         let (xmin, xmax) = lr.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let span = if xmax > xmin { xmax - xmin } else { 1.0 };
         let py = |acc: f64| t + (1.0 - acc / 100.0) * ph;
-        const COLOURS: [&str; 10] = [
+        // one colour per method (the first ten are matplotlib's tab10), so that no two lines share one
+        const COLOURS: [&str; 16] = [
             "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#e377c2",
-            "#bcbd22",
+            "#bcbd22", "#000000", "#393b79", "#b5862a", "#637939", "#843c39", "#6baed6",
         ];
         let colour = |name: &str| COLOURS[names.iter().position(|n| n == name).unwrap_or(0) % COLOURS.len()];
         let width = |name: &str| if name == "zoo" { 3.0 } else { 1.5 };
@@ -264,7 +265,7 @@ impl Evaluation {
                 // methods' bars shifted apart a little so that they do not hide each other
                 let shift = (names.iter().position(|n| *n == name).unwrap_or(0) as f64
                     - (names.len() as f64 - 1.0) / 2.0)
-                    * 2.0;
+                    * 1.2;
                 for r in 0..self.ratios.len() {
                     let (lo, hi) = self.interval(m, r);
                     let x = px(self.ratios[r]) + shift;

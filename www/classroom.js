@@ -43,7 +43,10 @@ export function showClassStep() {
     ? `Pick ${s} of ${n}: token ${t} (${where}) · residual gain ${num3(st.score)} · relevance ${num3(st.weight)}` +
       ` · new direction ${num3(st.distance)} (gain / relevance²; 1 = unlike every token kept in its round)${first}${scope}`
     : `Pick ${s} of ${n}: token ${t} (${where}) · score ${num3(st.score)} · weight ${num3(st.weight)}` +
-      ` · distance to the kept set ${num3(st.distance)}${first}${scope}`;
+      ` · distance to the kept set ${num3(st.distance)}${first}${scope}` +
+      // README, "What ZOO's sensitivity measures": on the built-in model the weight (normalised
+      // sensitivity) ranks the tokens exactly as their inverse norm
+      (rk.method === 'zoo' ? ' · the weight is ZOO\'s normalised sensitivity, which through post_layernorm follows 1/σ of the token\'s patches: small-norm tokens weigh most, the distance does the rest' : '');
 }
 
 function classStart() {
