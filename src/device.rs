@@ -1,5 +1,5 @@
-//! Choosing a burn device by name: "flex" (pure-Rust CPU), "ndarray" (CPU, deprecated upstream),
-//! "wgpu" (Vulkan natively, lavapipe on a machine without a GPU; WebGPU in the browser).
+//! Choosing a burn device by name: "flex" (also "cpu": the pure-Rust CPU backend) or "wgpu"
+//! (Vulkan natively, lavapipe on a machine without a GPU; WebGPU in the browser).
 
 use burn::tensor::Device;
 

@@ -442,7 +442,7 @@ impl Session {
     /// them (about 20 % more encoder time for every image), so the first VisionZip ranking of an
     /// image runs the encoder again with that layer's maps and keeps them.
     fn ensure_maps(&mut self, method: &Method) {
-        let (Method::VisionZip { layer }, Some(prepared)) = (method, self.prepared.as_mut()) else { return };
+        let (Method::VisionZip { layer: Some(layer) }, Some(prepared)) = (method, self.prepared.as_mut()) else { return };
         if !prepared.encoded.tiles.attentions.iter().any(|(l, _)| l == layer) {
             let again = self.vlm.encode(prepared.encoded.processed.clone(), 1, &[*layer], |_, _| {});
             prepared.encoded.tiles.attentions.extend(again.tiles.attentions);

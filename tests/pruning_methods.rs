@@ -150,7 +150,7 @@ fn group(per_patch: &[f32]) -> Vec<f64> {
 #[test]
 fn visionzip_scores_are_the_attention_each_token_receives() {
     let s = setup();
-    let r = ranked(&s, &Method::VisionZip { layer: usize::MAX }, BudgetMode::Global);
+    let r = ranked(&s, &Method::VisionZip { layer: None }, BudgetMode::Global);
     let att = pollster::block_on(read_floats(s.enc.tiles.attentions[0].1.clone())).unwrap(); // [7, 64, 64]
     let mut received = vec![0f32; TILES * 64];
     for t in 0..TILES {
@@ -253,7 +253,7 @@ fn pruned_prefill_sees_only_the_kept_tokens() {
 #[test]
 fn info_horizon_drops_visual_tokens_at_the_deep_layer() {
     let s = setup();
-    let m = Method::InfoHorizon { deep_layer: 1, deep_keep: 0.5, seed: 4 };
+    let m = Method::InfoHorizon { deep_layer: Some(1), deep_keep: 0.5, seed: 4 };
     let r = ranked(&s, &m, BudgetMode::PerTile);
     let deep = r.deep_drop.clone().expect("info-horizon has a deep drop");
     assert_eq!(deep.layer, 1);

@@ -202,7 +202,7 @@ fn visionzip_computes_the_maps_of_its_layer_once_asked() {
     let ids = vlm.prompt_ids(Q, &processed).unwrap();
     let encoded = vlm.encode(processed, 1, &[0], |_, _| {});
     let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &[]);
-    let reference = block_on(prune::rank(&Method::VisionZip { layer: 0 }, &inputs, BudgetMode::Global)).unwrap();
+    let reference = block_on(prune::rank(&Method::VisionZip { layer: Some(0) }, &inputs, BudgetMode::Global)).unwrap();
     assert_eq!(first.order, reference.order);
     let scores: Vec<f64> = first.scores.iter().map(|s| s.expect("VisionZip scores every token")).collect();
     assert_eq!(scores, reference.scores);
@@ -247,7 +247,7 @@ fn method_parameters_are_checked_with_messages_that_name_the_key() {
     assert!(matches!(cli.build("fastv", c).unwrap(), Method::FastV { layer: 1 }));
     assert!(matches!(build("divprune", r#"{"seed": 4}"#).unwrap(), Method::DivPrune));
     match build("info-horizon", r#"{"deep_layer": 1, "deep_keep": 0.25, "seed": 2}"#).unwrap() {
-        Method::InfoHorizon { deep_layer, deep_keep, seed } => assert_eq!((deep_layer, deep_keep, seed), (1, 0.25, 2)),
+        Method::InfoHorizon { deep_layer, deep_keep, seed } => assert_eq!((deep_layer, deep_keep, seed), (Some(1), 0.25, 2)),
         m => panic!("{m:?}"),
     }
 }

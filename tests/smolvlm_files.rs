@@ -305,7 +305,7 @@ fn check_layout(backend: &str) {
     let inputs = PruneInputs::new(&vlm.model, &enc.tiles, image, &prompt, &q_ids);
     for (method, name) in [
         (Method::FastV { layer: r.json["fastv_layer"].as_u64().unwrap() as usize }, "fastv_scores"),
-        (Method::VisionZip { layer: r.json["visionzip_layer"].as_u64().unwrap() as usize }, "visionzip_scores"),
+        (Method::VisionZip { layer: Some(r.json["visionzip_layer"].as_u64().unwrap() as usize) }, "visionzip_scores"),
     ] {
         let ranking = pollster::block_on(rank(&method, &inputs, BudgetMode::Global)).unwrap();
         let got: Vec<f32> = ranking.scores.iter().map(|&x| x as f32).collect();

@@ -169,7 +169,7 @@ fn run(a: Args) -> Result<()> {
         None => None,
     };
     let att_layers: Vec<usize> = match method {
-        Some(Method::VisionZip { layer }) => vec![layer],
+        Some(Method::VisionZip { layer: Some(layer) }) => vec![layer],
         _ => vec![],
     };
     let t = Instant::now();

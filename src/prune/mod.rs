@@ -37,13 +37,15 @@ pub enum Method {
     PromptAware { core_share: f64 },
     /// Uniformly random (seeded).
     Random { seed: u64 },
-    /// VisionZip-style: attention each token receives in the vision encoder at `layer`.
-    VisionZip { layer: usize },
+    /// VisionZip-style: attention each token receives in the vision encoder at `layer` (None: the
+    /// last layer whose maps were computed; `MethodParams::build` makes it the encoder's last).
+    VisionZip { layer: Option<usize> },
     /// FastV: attention of the last prompt token over the image tokens at LLM `layer`.
     FastV { layer: usize },
     /// Information horizon: DivPrune at the input, then random dropping of the kept visual tokens
-    /// at LLM layer `deep_layer`, keeping `deep_keep` of them (see [`DeepDrop`]).
-    InfoHorizon { deep_layer: usize, deep_keep: f64, seed: u64 },
+    /// at LLM layer `deep_layer` (None: 2/3 of the depth, chosen when ranking), keeping `deep_keep`
+    /// of them (see [`DeepDrop`]).
+    InfoHorizon { deep_layer: Option<usize>, deep_keep: f64, seed: u64 },
     /// Feature norm of the encoder output (how a replication explained ZOO's ranking).
     FeatureNorm,
     /// CDPruner: greedy MAP of a DPP whose kernel is the tokens' similarity conditioned on their
@@ -76,9 +78,9 @@ impl Method {
             "divprune" => Method::DivPrune,
             "prompt-aware" | "zspa" => Method::PromptAware { core_share: 0.6 },
             "random" => Method::Random { seed },
-            "visionzip" => Method::VisionZip { layer: usize::MAX },
+            "visionzip" => Method::VisionZip { layer: None },
             "fastv" => Method::FastV { layer: 2 },
-            "info-horizon" => Method::InfoHorizon { deep_layer: usize::MAX, deep_keep: 0.5, seed },
+            "info-horizon" => Method::InfoHorizon { deep_layer: None, deep_keep: 0.5, seed },
             "feature-norm" | "norm" => Method::FeatureNorm,
             "cdpruner" => Method::CdPruner { sign: RelevanceSign::DEFAULT },
             other => {
@@ -274,7 +276,7 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
         Method::DivPrune | Method::InfoHorizon { .. } => {
             if let Method::InfoHorizon { deep_layer, deep_keep, seed } = method {
                 let layers = inp.model.text.layers.len();
-                let layer = if *deep_layer == usize::MAX { (layers * 2) / 3 } else { *deep_layer };
+                let layer = deep_layer.unwrap_or((layers * 2) / 3);
                 if layer >= layers {
                     return Err(Error::Other(format!("deep layer {layer} >= the model's {layers} layers")));
                 }

@@ -162,7 +162,7 @@ impl MethodParams {
                     true
                 }
                 (Method::VisionZip { layer }, "layer") => {
-                    *layer = layer_of(key, self.layer.expect("given"), vision_layers, "the vision encoder")?;
+                    *layer = Some(layer_of(key, self.layer.expect("given"), vision_layers, "the vision encoder")?);
                     true
                 }
                 (Method::FastV { layer }, "layer") => {
@@ -171,7 +171,7 @@ impl MethodParams {
                 }
                 (Method::InfoHorizon { deep_layer, .. }, "deep_layer") => {
                     *deep_layer =
-                        layer_of(key, self.deep_layer.expect("given"), text_layers, "the language model")?;
+                        Some(layer_of(key, self.deep_layer.expect("given"), text_layers, "the language model")?);
                     true
                 }
                 (Method::InfoHorizon { deep_keep, .. }, "deep_keep") => {
@@ -192,9 +192,7 @@ impl MethodParams {
             }
         }
         if let Method::VisionZip { layer } = &mut method {
-            if *layer == usize::MAX {
-                *layer = vision_layers - 1;
-            }
+            layer.get_or_insert(vision_layers - 1);
         }
         Ok(method)
     }
@@ -219,7 +217,7 @@ pub struct EffectiveParams {
     pub core_share: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<usize>,
-    /// info-horizon: Some(None) (null) = "the middle of the LLM", chosen when ranking
+    /// info-horizon: Some(None) (null) = 2/3 of the LLM's depth, chosen when ranking
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deep_layer: Option<Option<usize>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,9 +243,10 @@ impl Method {
             Method::CdPruner { sign } => EffectiveParams { relevance: Some(sign.name()), ..none },
             Method::PromptAware { core_share } => EffectiveParams { core_share: Some(*core_share), ..none },
             Method::Random { seed } => EffectiveParams { seed: Some(*seed), ..none },
-            Method::VisionZip { layer } | Method::FastV { layer } => EffectiveParams { layer: Some(*layer), ..none },
+            Method::VisionZip { layer } => EffectiveParams { layer: *layer, ..none },
+            Method::FastV { layer } => EffectiveParams { layer: Some(*layer), ..none },
             Method::InfoHorizon { deep_layer, deep_keep, seed } => EffectiveParams {
-                deep_layer: Some((*deep_layer != usize::MAX).then_some(*deep_layer)),
+                deep_layer: Some(*deep_layer),
                 deep_keep: Some(*deep_keep),
                 seed: Some(*seed),
                 ..none

@@ -18,12 +18,11 @@ fn per_token(x: Tensor<2>, s: usize) -> Tensor<1> {
 }
 
 /// VisionZip-style dominance: the mean attention each patch receives (SigLIP has no CLS token),
-/// summed over a token's patches. `layer` = usize::MAX takes the last layer provided.
-pub async fn attention_received(inp: &PruneInputs<'_>, layer: usize) -> Result<Vec<f64>> {
-    let att = if layer == usize::MAX {
-        inp.vision_attentions.last()
-    } else {
-        inp.vision_attentions.iter().find(|(l, _)| *l == layer)
+/// summed over a token's patches. `layer` None takes the last layer provided.
+pub async fn attention_received(inp: &PruneInputs<'_>, layer: Option<usize>) -> Result<Vec<f64>> {
+    let att = match layer {
+        None => inp.vision_attentions.last(),
+        Some(layer) => inp.vision_attentions.iter().find(|(l, _)| *l == layer),
     }
     .ok_or_else(|| {
         Error::Other("VisionZip needs the vision attention maps: encode the image with them".into())
