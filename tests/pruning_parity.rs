@@ -181,6 +181,12 @@ fn literal_linear_proxy_is_constant_and_flagged() {
     assert!(max_rel(&lin, &want) < 2e-3);
 }
 
+/// The tiny_tiles checkpoint's encoding of the committed pixel values (its 7 tiles, 64 px each).
+fn encode_committed_pixels(vlm: &zoo_prune_web::Vlm, r: &Reference) -> zoo_prune_web::model::EncodedTiles {
+    let (pv, ps) = r.tensor("pixel_values");
+    vlm.model.encode(Tensor::<4>::from_data(TensorData::new(pv, [ps[0], 3, 64, 64]), &vlm.device), &[])
+}
+
 #[test]
 fn model_path_reproduces_the_tiny_tiles_case() {
     // The real path: pre-LN states of the tiny checkpoint -> pixel-shuffle grouping -> the
@@ -199,13 +205,7 @@ fn model_path_reproduces_the_tiny_tiles_case() {
         .collect();
     let want = c.f64s("sensitivity");
     assert!(max_rel(&s, &want) < 1e-4, "model-path sensitivity off by {}", max_rel(&s, &want));
-    let enc = vlm.model.encode(
-        Tensor::<4>::from_data(
-            TensorData::new(r.tensor("pixel_values").0, [ps[0], 3, 64, 64]),
-            &dev,
-        ),
-        &[],
-    );
+    let enc = encode_committed_pixels(&vlm, &r);
     let inputs = PruneInputs {
         model: &vlm.model,
         features: &enc.features,
@@ -283,10 +283,7 @@ fn cdpruner_model_path_reproduces_the_tiny_tiles_case() {
     // scale, and must agree for at least half the picks.
     let c = Case::load("tiny_tiles");
     let vlm = load_vlm("tiny_tiles", "flex");
-    let r = Reference::load("tiny_tiles");
-    let (pv, ps) = r.tensor("pixel_values");
-    let dev = vlm.device.clone();
-    let enc = vlm.model.encode(Tensor::<4>::from_data(TensorData::new(pv, [ps[0], 3, 64, 64]), &dev), &[]);
+    let enc = encode_committed_pixels(&vlm, &Reference::load("tiny_tiles"));
     let question: Vec<u32> =
         c.json["question_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let pre = enc.pre_ln.clone();

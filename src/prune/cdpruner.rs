@@ -10,7 +10,7 @@
 //! which Idefics3 does not have). The numpy port in tests/pruning_reference/reference.py
 //! (`cdpruner_relevance`, `cdpruner_order`) is the reference; the tests compare picks exactly.
 
-use super::select::Step;
+use super::select::{unit_rows, Step};
 
 /// The sign of the relevance. The official code negates the mean cosine before normalising
 /// (`relevance = (-relevance).mean(dim=-1)`): with CLIP features the least text-like image tokens
@@ -42,20 +42,6 @@ impl RelevanceSign {
             _ => None,
         }
     }
-}
-
-/// Rows of `x` [n, d] divided by max(norm, 1e-8), the norm a sequential sum of squares.
-fn unit_rows(x: &[f64], d: usize) -> Vec<f64> {
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(d) {
-        let mut ss = 0f64;
-        for &v in row {
-            ss += v * v;
-        }
-        let norm = ss.sqrt().max(1e-8);
-        out.extend(row.iter().map(|&v| v / norm));
-    }
-    out
 }
 
 /// Relevance of each token `z` [n, d] to the question's token embeddings `q` [m, d]: the mean over

@@ -22,18 +22,7 @@ pub struct Step {
 /// result is bit-identical to tests/pruning_reference/reference.py.
 pub fn cosine_matrix(z: &[f64], n: usize, d: usize) -> Vec<f64> {
     assert_eq!(z.len(), n * d);
-    let mut unit = vec![0f64; n * d];
-    for i in 0..n {
-        let row = &z[i * d..(i + 1) * d];
-        let mut ss = 0f64;
-        for &x in row {
-            ss += x * x;
-        }
-        let norm = ss.sqrt().max(1e-8);
-        for k in 0..d {
-            unit[i * d + k] = row[k] / norm;
-        }
-    }
+    let unit = unit_rows(z, d);
     let mut c = vec![0f64; n * n];
     for i in 0..n {
         let ui = &unit[i * d..(i + 1) * d];
@@ -48,6 +37,21 @@ pub fn cosine_matrix(z: &[f64], n: usize, d: usize) -> Vec<f64> {
         }
     }
     c
+}
+
+/// Rows of `x` [n, d] divided by max(norm, 1e-8), the norm a sequential sum of squares (as torch's
+/// cosine similarity and the numpy reference normalise).
+pub fn unit_rows(x: &[f64], d: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(d) {
+        let mut ss = 0f64;
+        for &v in row {
+            ss += v * v;
+        }
+        let norm = ss.sqrt().max(1e-8);
+        out.extend(row.iter().map(|&v| v / norm));
+    }
+    out
 }
 
 /// Min-max normalisation as the official `select_tokens_sads`: (s - min) / (max - min + 1e-8),

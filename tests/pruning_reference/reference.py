@@ -78,6 +78,13 @@ def _seq_matvec(W: np.ndarray, V: np.ndarray) -> np.ndarray:
     return acc
 
 
+def _margin(scores: np.ndarray, winner: int) -> float:
+    """The winning score's lead over the best other score (picked tokens are -inf there)."""
+    rest = scores.copy()
+    rest[winner] = -np.inf
+    return scores[winner] - rest.max()
+
+
 def _first_argmax(scores: np.ndarray) -> int:
     """Index of the first maximum under IEEE `>` (what torch.argmax / np.argmax return)."""
     best = 0
@@ -334,9 +341,7 @@ def sads_order(S: np.ndarray, Z: np.ndarray, fusion: str = "multiply", return_tr
         idx = _first_argmax(scores)
         order[i] = idx
         score[i] = scores[idx]
-        rest = scores.copy()
-        rest[idx] = -np.inf
-        margin[i] = scores[idx] - rest.max() if i < N - 1 else np.inf
+        margin[i] = _margin(scores, idx) if i < N - 1 else np.inf
         picked[idx] = True
     if return_trace:
         return order, score, margin
@@ -381,9 +386,7 @@ def divprune_order(Z: np.ndarray, mask_picked: bool = True, return_trace: bool =
         idx = _first_argmax(scores)
         order[i] = idx
         score[i] = scores[idx]
-        rest = scores.copy()
-        rest[idx] = -np.inf
-        margin[i] = scores[idx] - rest.max() if i < N - 1 else np.inf
+        margin[i] = _margin(scores, idx) if i < N - 1 else np.inf
         picked[idx] = True
     if return_trace:
         return order, score, margin
@@ -476,9 +479,7 @@ def cdpruner_order(r: np.ndarray, S: np.ndarray, return_trace: bool = False):
             rounds.append(i)
         order[i] = j
         gain[i] = scores[j]
-        rest = scores.copy()
-        rest[j] = -np.inf
-        margin[i] = scores[j] - rest.max() if i < N - 1 else np.inf
+        margin[i] = _margin(scores, j) if i < N - 1 else np.inf
         picked[j] = True
         if scores[j] > 0:
             proj = np.zeros(N)
