@@ -617,3 +617,37 @@ pub fn write_scene_samples(data: &DataSource, dir: &std::path::Path) -> Result<s
     std::fs::write(dir.join("scenes.json"), serde_json::to_string_pretty(&json).unwrap()).map_err(io)?;
     Ok(json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_tests_count_the_discordant_scenes_of_rows_with_the_same_positions() {
+        let (t, f) = (true, false);
+        // 6 scenes, one budget; zoo right on 0-3, divprune (keep) right on 2-5, divprune
+        // (renumber) right everywhere
+        let ev = Evaluation {
+            split: Split::Test,
+            scenes: 6,
+            ratios: vec![0.5],
+            methods: vec!["zoo (keep)".into(), "divprune (keep)".into(), "divprune (renumber)".into()],
+            tokens: 64,
+            correct: vec![vec![4], vec![4], vec![6]],
+            right: vec![vec![vec![t, t, t, t, f, f]], vec![vec![f, f, t, t, t, t]], vec![vec![t; 6]]],
+            by_kind: BTreeMap::new(),
+            seconds: 0.0,
+        };
+        let tests = ev.paired_tests();
+        // only divprune (keep) is paired with zoo (keep): the renumbered row has other positions
+        assert_eq!(tests.len(), 1, "{tests:?}");
+        let p = &tests[0];
+        assert_eq!((p.other.as_str(), p.zoo_only, p.other_only), ("divprune (keep)", 2, 2));
+        assert_eq!(p.p, 1.0);
+        // the table says a tie as +0.0 with p 1.000, not bold
+        assert!(ev.paired_table().contains("| divprune (keep) | +0.0 (p 1.000) |"), "{}", ev.paired_table());
+        // the intervals are Wilson's for 4 of 6, in % (29.99 to 90.32, worked by hand)
+        let (lo, hi) = ev.interval(0, 0);
+        assert!((lo - 29.99).abs() < 0.02 && (hi - 90.32).abs() < 0.02, "{lo} {hi}");
+    }
+}
