@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 
 use crate::builtin::{scene_image, DataSource};
 use crate::error::Result;
+use crate::accuracy::{answer_scene, MatchRule, Question, Row};
 use crate::pipeline::EncodedImage;
-use crate::prune::{budget, rank, BudgetMode, Method, Positions, PruneInputs};
+use crate::prune::{budget, PruneInputs};
 use crate::scenes::Split;
 use crate::stats::{mcnemar_exact, wilson95};
 use crate::Vlm;
@@ -355,57 +356,6 @@ fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// One row of an evaluation: a method with its parameters, and the positions its answers use.
-#[derive(Clone, Debug)]
-pub struct Row {
-    pub label: String,
-    pub method: Method,
-    pub positions: Positions,
-}
-
-impl Row {
-    /// A method name with variants after colons: zoo takes a fusion (`zoo:sum`, `zoo:none`: the
-    /// paper's Table 4 ablation), a proxy (`zoo:last-mlp`) and a number of directions (`zoo:m16`);
-    /// cdpruner a relevance sign (`cdpruner:plain`). One row for each of `positions`; labels say
-    /// the positions only when both are evaluated.
-    pub fn parse(spec: &str, seed: u64, positions: &[Positions]) -> Result<Vec<Row>> {
-        use crate::prune::{Fusion, Proxy, RelevanceSign};
-        let mut parts = spec.split(':');
-        let name = parts.next().unwrap_or_default();
-        let mut method = Method::by_name(name, seed)?;
-        for v in parts {
-            let bad = || crate::Error::Other(format!(
-                "{spec:?}: {v:?} is not a variant of {name} (zoo: a fusion {:?}, a proxy {:?} or mN; \
-                 cdpruner: a relevance sign {:?})",
-                Fusion::NAMES, Proxy::NAMES, RelevanceSign::NAMES
-            ));
-            match &mut method {
-                Method::Zoo { fusion, params } => {
-                    if let Some(f) = Fusion::parse(v) {
-                        *fusion = f;
-                    } else if let Some(p) = Proxy::parse(v) {
-                        params.proxy = p;
-                    } else if let Some(m) = v.strip_prefix('m').and_then(|m| m.parse::<usize>().ok()).filter(|&m| m > 0) {
-                        params.m = m;
-                    } else {
-                        return Err(bad());
-                    }
-                }
-                Method::CdPruner { sign } => *sign = RelevanceSign::parse(v).ok_or_else(bad)?,
-                _ => return Err(bad()),
-            }
-        }
-        Ok(positions
-            .iter()
-            .map(|&p| Row {
-                label: if positions.len() > 1 { format!("{spec} ({})", p.name()) } else { spec.to_string() },
-                method: method.clone(),
-                positions: p,
-            })
-            .collect())
-    }
-}
-
 /// Runs the evaluation on scenes `0..scenes` of `split`; `progress(done, total)` after each scene.
 pub fn evaluate(
     vlm: &Vlm,
@@ -424,35 +374,24 @@ pub fn evaluate(
     let mut tokens = 0;
     for i in 0..scenes {
         let ex = data.example(split, i as u64)?;
-        let encoded = encode_for_pruning(vlm, &scene_image(&ex.scene))?;
-        let ids = vlm.prompt_ids(&ex.qa.question, &encoded.processed)?;
-        let q_ids = vlm.tokenizer.question_ids(&ex.qa.question)?;
-        let n = encoded.features().dims()[0];
-        tokens = n;
+        let question = Question { text: &ex.qa.question, expected: &ex.qa.answer, rule: MatchRule::Exact };
+        let scene = pollster::block_on(answer_scene(vlm, &scene_image(&ex.scene), &question, rows, ratios, 4, |_, _| {
+            std::future::ready(true)
+        }))?
+        .expect("go_on never stops it");
+        tokens = scene.tokens;
         let kind = by_kind
             .entry(ex.qa.kind.name())
             .or_insert_with(|| (0, vec![vec![0usize; ratios.len()]; methods.len()]));
         kind.0 += 1;
-        let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
-        let mut last: Option<(String, crate::prune::Ranking)> = None;
-        for (m, row) in methods.iter().enumerate() {
-            // the rows of one method with both positions share its ranking
-            let key = format!("{:?}", row.method);
-            let ranking = match last.take() {
-                Some((k, r)) if k == key => r,
-                _ => pollster::block_on(rank(&row.method, &inputs, BudgetMode::PerTile))?,
-            };
-            for (r, &ratio) in ratios.iter().enumerate() {
-                let keep = ranking.keep(budget(n, ratio));
-                let got = vlm.answer_kept(&ids, &encoded, &keep, ranking.deep_drop.as_ref(), row.positions, 4)?;
-                let ok = got == ex.qa.answer;
+        for (m, oks) in scene.right.iter().enumerate() {
+            for (r, &ok) in oks.iter().enumerate() {
                 right[m][r].push(ok);
                 if ok {
                     correct[m][r] += 1;
                     kind.1[m][r] += 1;
                 }
             }
-            last = Some((key, ranking));
         }
         progress(i + 1, scenes);
     }
@@ -615,6 +554,37 @@ pub fn write_scene_samples(data: &DataSource, dir: &std::path::Path) -> Result<s
     }
     let json = serde_json::Value::Array(out);
     std::fs::write(dir.join("scenes.json"), serde_json::to_string_pretty(&json).unwrap()).map_err(io)?;
+    Ok(json)
+}
+
+/// The first `n` scenes of the test split with the question `evaluate` asks of each (the same as
+/// its run on `--n n` or more scenes): `scene-test-NNNN.png` files (the same bytes as
+/// [`write_scene_samples`]' for a scene both write) and `eval.json`
+/// ({split, scenes: [{file, question, answer, kind, index}]}) in `dir`. The page's Evaluate panel
+/// runs on them.
+pub fn write_eval_scenes(data: &DataSource, n: usize, dir: &std::path::Path) -> Result<serde_json::Value> {
+    let io = |e: std::io::Error| crate::Error::Other(format!("cannot write to {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut scenes = Vec::with_capacity(n);
+    for i in 0..n {
+        let ex = data.example(Split::Test, i as u64)?;
+        let file = format!("scene-test-{i:04}.png");
+        let png = crate::overlay::png_rgb(&ex.scene.pixels, ex.scene.width, ex.scene.height)?;
+        std::fs::write(dir.join(&file), png).map_err(io)?;
+        scenes.push(serde_json::json!({
+            "file": file,
+            "question": ex.qa.question,
+            "answer": ex.qa.answer,
+            "kind": ex.qa.kind.name(),
+            "index": i,
+        }));
+    }
+    let json = serde_json::json!({
+        "split": "test",
+        "written_by": format!("evaluate --eval-scenes DIR --n {n}"),
+        "scenes": scenes,
+    });
+    std::fs::write(dir.join("eval.json"), serde_json::to_string_pretty(&json).unwrap()).map_err(io)?;
     Ok(json)
 }
 

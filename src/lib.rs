@@ -1,6 +1,7 @@
 //! zoo-prune-web: SmolVLM (HF Idefics3) in burn, natively and on WebGPU, with ZOO-Prune visual
 //! token pruning. The same library backs the web page (through `web`), the CLI and the tests.
 
+pub mod accuracy;
 #[cfg(feature = "tooling")]
 pub mod builtin;
 pub mod config;

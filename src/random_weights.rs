@@ -10,7 +10,8 @@ use crate::model::tensors::checkpoint_tensors;
 use crate::rng::SplitMix64;
 
 /// A random checkpoint (bf16, like the hub's SmolVLM files): matrices uniform with std
-/// 1/sqrt(fan_in), norm gains around 1, small biases. Deterministic for a seed.
+/// 1/sqrt(fan_in), norm gains around 1, small biases. Deterministic for a seed. The file's
+/// `__metadata__` says `weights: random` (the page tells its accuracy means nothing).
 pub fn random_checkpoint(c: &Idefics3Config, seed: u64) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);
     let shapes = checkpoint_tensors(c);
@@ -35,7 +36,8 @@ pub fn random_checkpoint(c: &Idefics3Config, seed: u64) -> Vec<u8> {
         .zip(&data)
         .map(|((n, s), b)| (n.clone(), TensorView::new(Dtype::BF16, s.clone(), b).expect("valid view")))
         .collect();
-    safetensors::serialize(views, None).expect("serialise")
+    let metadata = [("format", "pt"), ("weights", "random")].map(|(k, v)| (k.to_string(), v.to_string()));
+    safetensors::serialize(views, Some(metadata.into_iter().collect())).expect("serialise")
 }
 
 /// SmolVLM-256M-Instruct's architecture (notes/smolvlm.md), with `image_token_id` of the

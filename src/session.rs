@@ -550,6 +550,45 @@ impl Session {
         }
     }
 
+    /// One held-out scene of an accuracy run (the page's Evaluate panel): decodes `image`, then
+    /// [`crate::accuracy::answer_scene`] for the rows `specs` x `positions` (evaluate's row names:
+    /// "zoo", "zoo:sum", "cdpruner:plain", ...; random methods with seed 0, as `evaluate`'s default)
+    /// at every ratio, judged by `rule` ("exact" or "word"). The image, ranking and answer this
+    /// session holds for the page stay as they are. None when `go_on` stopped it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn evaluate_scene<F: std::future::Future<Output = bool>>(
+        &mut self,
+        image: &[u8],
+        question: &str,
+        expected: &str,
+        rule: &str,
+        specs: &[String],
+        positions: &[String],
+        ratios: &[f64],
+        max_new_tokens: usize,
+        go_on: impl FnMut(usize, usize) -> F,
+    ) -> Result<Option<crate::accuracy::SceneAnswers>> {
+        use crate::accuracy::{answer_scene, MatchRule, Question, Row};
+        let rule = MatchRule::parse(rule)?;
+        let positions = positions.iter().map(|p| Positions::parse(p)).collect::<Result<Vec<_>>>()?;
+        if specs.is_empty() || positions.is_empty() {
+            return Err(usage("choose at least one method and one positions setting"));
+        }
+        if let Some(r) = ratios.iter().find(|r| !(**r > 0.0 && **r <= 1.0)) {
+            return Err(usage(format!("a keep ratio must be in (0, 1], got {r}")));
+        }
+        if ratios.is_empty() || max_new_tokens == 0 {
+            return Err(usage("choose at least one keep ratio and one new token"));
+        }
+        let mut rows = Vec::new();
+        for spec in specs {
+            rows.extend(Row::parse(spec, 0, &positions)?);
+        }
+        let img = RgbImage::decode(image)?;
+        let question = Question { text: question, expected, rule };
+        answer_scene(&self.vlm, &img, &question, &rows, ratios, max_new_tokens, go_on).await
+    }
+
     /// Drops the answer in progress (the Stop button).
     pub fn stop(&mut self) {
         if self.gen.take().is_some() {

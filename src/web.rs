@@ -55,6 +55,28 @@ fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&e.to_string()))
 }
 
+/// A JS progress callback as the library's `go_on(done, total)`: called after each step and, when
+/// it returns a Promise, awaited; `false` (or a Promise of it) says stop. No callback: go on.
+fn go_on(
+    on_progress: Option<js_sys::Function>,
+) -> impl FnMut(usize, usize) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool>>> {
+    move |done: usize, total: usize| {
+        let r = on_progress.as_ref().map(|f| f.call2(&JsValue::NULL, &JsValue::from(done), &JsValue::from(total)));
+        Box::pin(async move {
+            match r {
+                Some(Ok(v)) if v.is_instance_of::<js_sys::Promise>() => {
+                    match wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(v)).await {
+                        Ok(v) => v != JsValue::FALSE,
+                        Err(_) => true,
+                    }
+                }
+                Some(Ok(v)) => v != JsValue::FALSE,
+                _ => true,
+            }
+        })
+    }
+}
+
 /// Decodes `image` as `WebModel::encode` will, only to tell whether it can, before the page lets
 /// it replace the current image: `{width, height}`, or an error saying why not (too large,
 /// truncated, a format this build does not read), without the "image: " prefix.
@@ -94,6 +116,7 @@ pub struct WebModel {
     backend: String,
     fallback_reason: Option<String>,
     file_bytes: usize,
+    file_metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[wasm_bindgen]
@@ -131,9 +154,10 @@ impl WebModel {
                 v.dyn_into().map_err(|_| Error::Checkpoint("the weights' reader gave no Uint8Array".into()))?;
             Ok(bytes.to_vec())
         };
+        let file_metadata = crate::weights::file_metadata(&head);
         let weights = || crate::weights::WeightMap::from_reader(&head, file_bytes, Box::new(reader));
         let vlm = Vlm::load_weights(&files, weights, &device, &opts).map_err(js)?;
-        Ok(WebModel { session: Session::new(vlm, perf_now), backend: backend.into(), fallback_reason, file_bytes })
+        Ok(WebModel { session: Session::new(vlm, perf_now), backend: backend.into(), fallback_reason, file_bytes, file_metadata })
     }
 
     /// "webgpu" or "cpu (flex)".
@@ -146,13 +170,15 @@ impl WebModel {
         self.fallback_reason.clone()
     }
 
-    /// `ModelInfo` plus backend, fallback_reason and safetensors_bytes.
+    /// `ModelInfo` plus backend, fallback_reason, safetensors_bytes and safetensors_metadata (the
+    /// file's `__metadata__`: `weights: random` for a checkpoint of random weights).
     pub fn info(&self) -> Result<JsValue, JsError> {
         #[derive(Serialize)]
         struct Info<'a> {
             backend: &'a str,
             fallback_reason: &'a Option<String>,
             safetensors_bytes: usize,
+            safetensors_metadata: &'a std::collections::BTreeMap<String, String>,
             #[serde(flatten)]
             model: crate::session::ModelInfo,
         }
@@ -160,6 +186,7 @@ impl WebModel {
             backend: &self.backend,
             fallback_reason: &self.fallback_reason,
             safetensors_bytes: self.file_bytes,
+            safetensors_metadata: &self.file_metadata,
             model: self.session.info(),
         })
     }
@@ -179,23 +206,36 @@ impl WebModel {
         max_grid: u32,
         on_progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
-        let go_on = |done: usize, total: usize| {
-            let r = on_progress.as_ref().map(|f| f.call2(&JsValue::NULL, &JsValue::from(done), &JsValue::from(total)));
-            async move {
-                match r {
-                    Some(Ok(v)) if v.is_instance_of::<js_sys::Promise>() => {
-                        match wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(v)).await {
-                            Ok(v) => v != JsValue::FALSE,
-                            Err(_) => true,
-                        }
-                    }
-                    Some(Ok(v)) => v != JsValue::FALSE,
-                    _ => true,
-                }
-            }
-        };
-        let encoding = self.session.encode_until(&image, &question, max_grid, go_on).await.map_err(js)?;
+        let encoding = self.session.encode_until(&image, &question, max_grid, go_on(on_progress)).await.map_err(js)?;
         to_js(&encoding)
+    }
+
+    /// `Session::evaluate_scene`: one held-out scene's answers for each of `specs` (evaluate's row
+    /// names, e.g. "zoo", "cdpruner:plain") x `positions` ("renumber", "keep") x `ratios`, judged
+    /// by `rule` ("exact" or "word"). After each answer `on_progress(done, total)` as in `encode`:
+    /// `false` stops the scene (then undefined is returned). Returns the `SceneAnswers`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn evaluate_scene(
+        &mut self,
+        image: Vec<u8>,
+        question: String,
+        expected: String,
+        rule: String,
+        specs: Vec<String>,
+        positions: Vec<String>,
+        ratios: Vec<f64>,
+        max_new_tokens: u32,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
+        let scene = self
+            .session
+            .evaluate_scene(&image, &question, &expected, &rule, &specs, &positions, &ratios, max_new_tokens as usize, go_on(on_progress))
+            .await
+            .map_err(js)?;
+        match scene {
+            Some(s) => to_js(&s),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// `Session::set_question`: the new prompt length.

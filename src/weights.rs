@@ -312,6 +312,19 @@ impl<'a> WeightMap<'a> {
 }
 
 /// The header's length from the file's first 8 bytes, checked as safetensors checks it.
+/// The file's own `__metadata__` strings (safetensors' free-form header entry: PyTorch writes
+/// `format: pt`; [`crate::random_weights`] marks its checkpoints `weights: random`), read from its
+/// beginning `head`; empty when the header has none or cannot be read (the load says why).
+pub fn file_metadata(head: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let header = header_len(head).ok().and_then(|n| head.get(8..8 + n));
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "__metadata__", default)]
+        metadata: std::collections::BTreeMap<String, String>,
+    }
+    header.and_then(|h| serde_json::from_slice::<Head>(h).ok()).map(|h| h.metadata).unwrap_or_default()
+}
+
 fn header_len(head: &[u8]) -> Result<usize> {
     let Some(b) = head.get(..8) else {
         return Err(describe_safetensors_error(safetensors::SafeTensorError::HeaderTooSmall, head));

@@ -298,6 +298,14 @@ fn random_checkpoints_have_the_hf_names_and_shapes() {
         let mut r = ModelFiles::from_dir(&fixtures().join(m)).unwrap();
         r.safetensors = random_checkpoint(&cfg, 1);
         Vlm::load(&r, &device("flex")).unwrap();
+        // marked random (the page says so), and read from the file's beginning alone
+        let head = 8 + u64::from_le_bytes(r.safetensors[..8].try_into().unwrap()) as usize;
+        let meta = zoo_prune_web::weights::file_metadata(&r.safetensors[..head]);
+        assert_eq!(meta.get("weights").map(String::as_str), Some("random"), "{m}: {meta:?}");
+        // transformers' own file says only its format
+        let hf_meta = zoo_prune_web::weights::file_metadata(&f.safetensors);
+        assert_eq!(hf_meta.get("format").map(String::as_str), Some("pt"));
+        assert!(!hf_meta.contains_key("weights"));
     }
 }
 

@@ -12,6 +12,7 @@
 //   intake.js        images: file picker, drop, paste, samples, scenes
 //   model-panel.js   the model Workers, hub / local loading, the model cache
 //   worker-link.js   what is sent to the active Worker and what its messages do
+//   evaluate-panel.js  the loaded model's accuracy on held-out scenes, measured in the page
 //   test-hooks.js    window.__zpw for the e2e suite, loaded only with ?test=1
 //   coi.js           cross-origin isolation (for the threaded wasm build) where the server gives none
 
@@ -24,7 +25,8 @@ import { showClassStep, initClassroom } from './classroom.js';
 import { initTable } from './table.js';
 import { buildSamples, firstImage, initIntake } from './intake.js';
 import { initialSource, startWorker, listCache, initModelPanel } from './model-panel.js';
-import { onWorkerMessage, prepare, requestCompare, initWorkerLink } from './worker-link.js';
+import { onWorkerMessage, prepare, requestCompare, initWorkerLink, send } from './worker-link.js';
+import { initEvaluatePanel } from './evaluate-panel.js';
 import { ensureIsolated } from './coi.js';
 
 // what render() redraws, in this order
@@ -38,6 +40,7 @@ initTable();
 initIntake();
 initModelPanel({ onWorkerMessage });
 initWorkerLink();
+initEvaluatePanel({ send });
 
 // before anything runs, so that the suite finds them from the first message on
 if (startParams.get('test') === '1') await import('./test-hooks.js');

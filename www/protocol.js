@@ -12,13 +12,18 @@
 //                 {type: COMPARE, id, key, compareKey, method, params}   another method against the
 //                   current ranking (key); compareKey adds the method and, where it reads it, the question
 //                 {type: STOP}
+//                 {type: EVALUATE, id, scenes, base, specs, positions, ratios, rule, maxNewTokens, suffix, start}
+//                   the Evaluate panel's run: scenes [{file, question, answer, kind, index}] of eval.json
+//                   from `start` on, each fetched from base + file; the question + suffix is asked
+//                 {type: EVAL_STOP, id}
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, threads, info, loadMs}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, threads, info, loadMs, fingerprint}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
 //                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model;
-//                   wasmBuild: wasm-pkg.js's Build; threads: the CPU backend's thread count
+//                   wasmBuild: wasm-pkg.js's Build; threads: the CPU backend's thread count;
+//                   fingerprint: SHA-256 (hex) of the model's files (see worker.js modelFingerprint)
 //                 {type: TILING, width, height, choices}
 //                 {type: ENCODE_PROGRESS, id, done, total, tileMs}   after each encoded tile
 //                                 (tileMs: this encode's mean time a tile so far)
@@ -28,6 +33,10 @@
 //                 {type: COMPARED, id, key, compareKey, comparison}
 //                 {type: PIECE, id, text}
 //                 {type: DONE, id, stopped, timings, wasmBytes}   wasmBytes: the wasm memory's size (its peak so far)
+//                 {type: EVAL_SCENE, id, scene (its place in scenes), tokens, answers, right, ms}
+//                   answers[row][ratio] (rows: specs x positions), right likewise; ms: the scene's time
+//                 {type: EVAL_PROGRESS, id, scene, done, total}   answers of the current scene so far
+//                 {type: EVAL_DONE, id, stopped}
 //                 {type: ERROR, id?, during, message}
 //                 {type: FATAL, message}     (the wasm instance is dead: the page offers a reload)
 
@@ -38,6 +47,8 @@ export const ToWorker = Object.freeze({
   ASK: 'ask',
   COMPARE: 'compare',
   STOP: 'stop',
+  EVALUATE: 'evaluate',
+  EVAL_STOP: 'eval-stop',
 });
 
 export const FromWorker = Object.freeze({
@@ -52,6 +63,9 @@ export const FromWorker = Object.freeze({
   COMPARED: 'compared',
   PIECE: 'piece',
   DONE: 'done',
+  EVAL_SCENE: 'eval-scene',
+  EVAL_PROGRESS: 'eval-progress',
+  EVAL_DONE: 'eval-done',
   ERROR: 'error',
   FATAL: 'fatal',
 });

@@ -14,6 +14,7 @@ import { addRow } from './table.js';
 import { saveUrl } from './url-state.js';
 import { stopPlay } from './classroom.js';
 import { showProgress } from './model-panel.js';
+import { onEvalMessage, evalModelLoaded } from './evaluate-panel.js';
 
 // The keep ratios of "Ask at 100 / 50 / 25 / 10 %", asked one after another.
 const SWEEP = [1, 0.5, 0.25, 0.1];
@@ -114,6 +115,7 @@ export function onWorkerMessage(m) {
       updateButtons();
       requestTiling();
       prepare();
+      evalModelLoaded(m);
       break;
     }
     case FromWorker.TILING:
@@ -191,7 +193,14 @@ export function onWorkerMessage(m) {
         if (el.overlay.dataset.state === 'stale') prepare();
       }
       break;
+    case FromWorker.EVAL_SCENE:
+    case FromWorker.EVAL_PROGRESS:
+    case FromWorker.EVAL_DONE:
+      onEvalMessage(m);
+      break;
     case FromWorker.ERROR: {
+      // the Evaluate panel's run says its own errors
+      if (m.during === 'evaluating') { onEvalMessage(m); return; }
       // errors of superseded requests are not news
       if (m.id !== undefined && m.id !== state.seq) return;
       el.encodeProgressBox.hidden = true;
@@ -219,6 +228,7 @@ export function onWorkerMessage(m) {
     case FromWorker.FATAL: {
       // the wasm instance is dead: say why, keep everything on screen, offer a reload
       el.encodeProgressBox.hidden = true;
+      onEvalMessage({ type: FromWorker.ERROR, message: 'the model stopped' });
       const kind = failureKind(m.message);
       if (state.worker) state.worker.terminate();
       state.worker = null;
@@ -243,7 +253,7 @@ export function onWorkerMessage(m) {
 }
 
 // Every message to the active Worker goes through here (the e2e suite counts them).
-function send(msg) {
+export function send(msg) {
   state.posts += 1;
   document.body.dataset.workerPosts = String(state.posts);
   state.worker.postMessage(msg);

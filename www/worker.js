@@ -14,6 +14,7 @@ import { loadPkg, pickBuild, hasWebgpu, Build } from './wasm-pkg.js';
 import {
   ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
 } from './protocol.js';
+import { runEvaluation, modelFingerprint } from './worker-evaluate.js';
 
 // The wasm package's exports (wasm-pkg.js picks the build this browser runs) and which build it is.
 let pkg = null;
@@ -40,6 +41,7 @@ let encodedQuestion = null;
 let encoding = null; // the parsed JSON of WebModel.encode
 let rankKey = null; // rankingKey of the ranking held (protocol.js)
 let promptMethods = []; // the model's info.prompt_methods: the methods whose ranking reads the question
+const evalStops = new Set(); // ids of the Evaluate runs the page stopped
 
 const post = (msg) => self.postMessage(msg);
 // The wasm instance's memory: it only grows, so its size is the peak so far (a load's, an encode's).
@@ -452,6 +454,8 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
   const headerLen = safetensors.length >= 8 ? Number(new DataView(safetensors.buffer, safetensors.byteOffset, 8).getBigUint64(0, true)) : 0;
   const head = safetensors.subarray(0, Math.min(safetensors.length, 8 + Math.min(headerLen, 100e6)));
   const read = (offset, length) => safetensors.subarray(offset, offset + length);
+  // the model's identity for the Evaluate panel's stored results (WebCrypto works beside the load)
+  const fingerprint = modelFingerprint(config, tokenizer, preprocessor, safetensors);
   model = await pkg.WebModel.load(config, head, safetensors.length, read, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
   const info = model.info();
   promptMethods = info.prompt_methods || [];
@@ -469,6 +473,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     threads,
     info,
     loadMs: performance.now() - t0,
+    fingerprint: await fingerprint,
   });
 }
 
@@ -616,6 +621,19 @@ self.onmessage = (ev) => {
       break;
     case ToWorker.STOP:
       stopRequested = true;
+      break;
+    case ToWorker.EVALUATE: {
+      // a run goes on until the page stops it, loads another model, or asks the model something
+      // (a new image, method or question: the page stays responsive; Run resumes where it stopped)
+      const asked = newest;
+      enqueue('evaluating', async () => {
+        if (!model) throw new Error('the model is not loaded yet');
+        await runEvaluation(model, msg, post, () => !evalStops.has(msg.id) && loadWaiting === 0 && newest === asked);
+      }, msg.id);
+      break;
+    }
+    case ToWorker.EVAL_STOP:
+      evalStops.add(msg.id);
       break;
     default:
       post({ type: FromWorker.ERROR, during: 'worker', message: `unknown message ${JSON.stringify(msg.type)}` });

@@ -27,7 +27,8 @@ mod native {
 
     use zoo_prune_web::builtin::DataSource;
     use zoo_prune_web::device::native_device;
-    use zoo_prune_web::evaluate::{evaluate, Row};
+    use zoo_prune_web::accuracy::Row;
+    use zoo_prune_web::evaluate::evaluate;
     use zoo_prune_web::prune::{Method, Positions};
     use zoo_prune_web::scenes::Split;
     use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
@@ -36,6 +37,8 @@ mod native {
 [--ratios 1,0.5,0.25,0.125,0.0625] [--methods zoo,divprune,zoo:sum,zoo:none,...] \
 [--positions renumber|keep|both] [--seed N] [--svg FILE] [--json FILE] \
 [--samples DIR (also write one held-out scene per question kind as PNG + scenes.json)] \
+[--eval-scenes DIR (also write the first N test scenes with evaluate's questions as PNG + eval.json: the \
+page's Evaluate panel)] \
 [--sensitivity zoo,zoo:last-mlp:m8,zoo:last-mlp:m16 (a study of ZOO's sensitivity per proxy instead \
 of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each scene)]";
 
@@ -50,6 +53,7 @@ of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each
         let mut svg = None;
         let mut json = None;
         let mut samples = None;
+        let mut eval_scenes = None;
         let mut study: Option<Vec<String>> = None;
         let args: Vec<String> = std::env::args().skip(1).collect();
         let bad = |m: String| Error::Other(format!("{m}\nusage: {USAGE}"));
@@ -91,6 +95,7 @@ of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each
                 "--svg" => svg = Some(PathBuf::from(val)),
                 "--json" => json = Some(PathBuf::from(val)),
                 "--samples" => samples = Some(PathBuf::from(val)),
+                "--eval-scenes" => eval_scenes = Some(PathBuf::from(val)),
                 "--sensitivity" => study = Some(val.split(',').map(|s| s.trim().to_string()).collect()),
                 o => return Err(bad(format!("unknown option {o}"))),
             }
@@ -110,6 +115,11 @@ of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each
         if let Some(dir) = &samples {
             let list = zoo_prune_web::evaluate::write_scene_samples(&data, dir)?;
             eprintln!("{} sample scenes written to {}", list.as_array().map_or(0, |a| a.len()), dir.display());
+        }
+        if let Some(dir) = &eval_scenes {
+            zoo_prune_web::evaluate::write_eval_scenes(&data, n, dir)?;
+            eprintln!("{n} test scenes with their questions written to {}", dir.display());
+            return Ok(());
         }
         if n == 0 {
             if samples.is_some() {

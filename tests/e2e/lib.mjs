@@ -90,6 +90,23 @@ export function cli(args) {
   }
   return execFileSync(cliPath, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 20 });
 }
+
+// The native `evaluate` bin (beside the CLI: the same cargo profile), e.g. for the Evaluate panel's
+// numbers; stdout is its tables.
+let evaluatePath = null;
+export function evaluateCli(args) {
+  if (!evaluatePath) {
+    if (process.env.ZPW_CLI) {
+      evaluatePath = path.join(path.dirname(path.resolve(ROOT, process.env.ZPW_CLI)), 'evaluate');
+    } else {
+      log('building the native evaluate bin: cargo build --release --bin evaluate');
+      execFileSync('cargo', ['build', '--release', '--quiet', '--bin', 'evaluate'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+      evaluatePath = path.join(process.env.CARGO_TARGET_DIR ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target'), 'release/evaluate');
+    }
+  }
+  return execFileSync(evaluatePath, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 22 });
+}
+
 const BASE_ARGS = ['answer', '--model', MODEL, '--image', IMAGE, '--prompt', QUESTION];
 export const show = (args) => args.map((a) => (a.includes(' ') ? JSON.stringify(a) : a)).join(' ');
 
