@@ -149,20 +149,22 @@ pub struct Question<'a> {
     pub rule: MatchRule,
 }
 
-/// Encodes `img` once, ranks it once per row (rows of one method with both positions share the
-/// ranking) and answers `question` at every ratio from the kept tokens only, greedily, at most
+/// Encodes `img` once (tiled as the model's processor says, or at most `max_grid` x `max_grid`
+/// tiles), ranks it once per row (rows of one method with both positions share the ranking) and
+/// answers `question` at every ratio from the kept tokens only, greedily, at most
 /// `max_new_tokens` tokens. `go_on(done, total)` after each answer (`total` = rows x ratios): when
 /// it answers false the scene stops there and the result is None (a Stop button).
 pub async fn answer_scene<F: std::future::Future<Output = bool>>(
     vlm: &Vlm,
     img: &RgbImage,
+    max_grid: Option<usize>,
     question: &Question<'_>,
     rows: &[Row],
     ratios: &[f64],
     max_new_tokens: usize,
     mut go_on: impl FnMut(usize, usize) -> F,
 ) -> Result<Option<SceneAnswers>> {
-    let processed = vlm.preprocess(img, None)?;
+    let processed = vlm.preprocess(img, max_grid)?;
     let maps: Vec<usize> = if rows.iter().any(|r| matches!(r.method, Method::VisionZip { .. })) {
         vec![vlm.config.vision_config.num_hidden_layers - 1]
     } else {

@@ -375,7 +375,7 @@ pub fn evaluate(
     for i in 0..scenes {
         let ex = data.example(split, i as u64)?;
         let question = Question { text: &ex.qa.question, expected: &ex.qa.answer, rule: MatchRule::Exact };
-        let scene = pollster::block_on(answer_scene(vlm, &scene_image(&ex.scene), &question, rows, ratios, 4, |_, _| {
+        let scene = pollster::block_on(answer_scene(vlm, &scene_image(&ex.scene), None, &question, rows, ratios, 4, |_, _| {
             std::future::ready(true)
         }))?
         .expect("go_on never stops it");

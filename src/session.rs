@@ -550,7 +550,8 @@ impl Session {
         }
     }
 
-    /// One held-out scene of an accuracy run (the page's Evaluate panel): decodes `image`, then
+    /// One held-out scene of an accuracy run (the page's Evaluate panel): decodes `image` (tiled
+    /// at most `max_grid` x `max_grid`; 0: the model's own tiling), then
     /// [`crate::accuracy::answer_scene`] for the rows `specs` x `positions` (evaluate's row names:
     /// "zoo", "zoo:sum", "cdpruner:plain", ...; random methods with seed 0, as `evaluate`'s default)
     /// at every ratio, judged by `rule` ("exact" or "word"). The image, ranking and answer this
@@ -559,6 +560,7 @@ impl Session {
     pub async fn evaluate_scene<F: std::future::Future<Output = bool>>(
         &mut self,
         image: &[u8],
+        max_grid: u32,
         question: &str,
         expected: &str,
         rule: &str,
@@ -586,7 +588,8 @@ impl Session {
         }
         let img = RgbImage::decode(image)?;
         let question = Question { text: question, expected, rule };
-        answer_scene(&self.vlm, &img, &question, &rows, ratios, max_new_tokens, go_on).await
+        let grid = if max_grid == 0 { None } else { Some(max_grid as usize) };
+        answer_scene(&self.vlm, &img, grid, &question, &rows, ratios, max_new_tokens, go_on).await
     }
 
     /// Drops the answer in progress (the Stop button).

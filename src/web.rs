@@ -210,7 +210,8 @@ impl WebModel {
         to_js(&encoding)
     }
 
-    /// `Session::evaluate_scene`: one held-out scene's answers for each of `specs` (evaluate's row
+    /// `Session::evaluate_scene`: one held-out scene (tiled at most `max_grid` x `max_grid`, 0: the
+    /// model's own tiling) and its answers for each of `specs` (evaluate's row
     /// names, e.g. "zoo", "cdpruner:plain") x `positions` ("renumber", "keep") x `ratios`, judged
     /// by `rule` ("exact" or "word"). After each answer `on_progress(done, total)` as in `encode`:
     /// `false` stops the scene (then undefined is returned). Returns the `SceneAnswers`.
@@ -218,6 +219,7 @@ impl WebModel {
     pub async fn evaluate_scene(
         &mut self,
         image: Vec<u8>,
+        max_grid: u32,
         question: String,
         expected: String,
         rule: String,
@@ -229,7 +231,7 @@ impl WebModel {
     ) -> Result<JsValue, JsError> {
         let scene = self
             .session
-            .evaluate_scene(&image, &question, &expected, &rule, &specs, &positions, &ratios, max_new_tokens as usize, go_on(on_progress))
+            .evaluate_scene(&image, max_grid, &question, &expected, &rule, &specs, &positions, &ratios, max_new_tokens as usize, go_on(on_progress))
             .await
             .map_err(js)?;
         match scene {

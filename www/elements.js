@@ -75,6 +75,7 @@ export const el = {
   evalRatios: $('eval-ratios'),
   evalPositions: $('eval-positions'),
   evalN: $('eval-n'),
+  evalGrid: $('eval-grid'),
   evalRun: $('eval-run'),
   evalStop: $('eval-stop'),
   evalClear: $('eval-clear'),

@@ -51,11 +51,11 @@ function settings() {
   const ratios = [...el.evalRatios.querySelectorAll('input:checked')].map((c) => Number(c.value)).sort((a, b) => b - a);
   const p = el.evalPositions.value;
   const positions = p === 'both' ? ['renumber', 'keep'] : [p];
-  return { specs, ratios, positions, n: Number(el.evalN.value), ...rule() };
+  return { specs, ratios, positions, n: Number(el.evalN.value), maxGrid: Number(el.evalGrid.value), ...rule() };
 }
 
 const labelsOf = (s) => s.specs.flatMap((m) => s.positions.map((p) => (s.positions.length > 1 ? `${m} (${p})` : m)));
-const keyOf = (s) => `${modelKey}|${JSON.stringify([s.specs, s.positions, s.ratios, s.n, s.rule, s.maxNewTokens, s.suffix])}`;
+const keyOf = (s) => `${modelKey}|${JSON.stringify([s.specs, s.positions, s.ratios, s.n, s.maxGrid, s.rule, s.maxNewTokens, s.suffix])}`;
 
 function load(key) {
   try {
@@ -98,7 +98,7 @@ function draw() {
   const random = state.info && state.info.safetensors_metadata && state.info.safetensors_metadata.weights === 'random';
   el.evalRandom.hidden = !random;
   el.evalRule.textContent = s.rule === 'exact'
-    ? 'The built-in model answers in one word: an answer is right when it equals the scene\'s answer (as `evaluate` counts).'
+    ? 'The built-in model answers in one word: an answer is right when it equals the scene\'s answer (as the evaluate bin counts).'
     : 'The question ends in "Answer with one word."; an answer is right when the scene\'s answer is one of its words '
       + '(case-insensitive, a plural s allowed; 2 = two, none = zero, violet = purple).';
   el.evalControls.disabled = active !== 0;
@@ -150,7 +150,8 @@ function plot() {
     const pts = s.ratios.map((r, i) => [px(r) + (m - (run.labels.length - 1) / 2) * 2, 100 * correct(m, i) / run.done]);
     s.ratios.forEach((_, i) => {
       const [lo, hi] = wilson95(correct(m, i), run.done);
-      g += `<path d="M${pts[i][0]},${py(100 * lo)}V${py(100 * hi)}" stroke="${c}" stroke-opacity="0.5"/>`;
+      const x = pts[i][0];
+      g += `<path d="M${x},${py(100 * lo)}V${py(100 * hi)}M${x - 3},${py(100 * lo)}h6M${x - 3},${py(100 * hi)}h6" stroke="${c}" stroke-opacity="0.6" stroke-width="1.5" fill="none"/>`;
     });
     g += `<polyline points="${pts.map(([x, a]) => `${x},${py(a)}`).join(' ')}" fill="none" stroke="${c}" stroke-width="${label.startsWith('zoo') ? 3 : 1.5}"${dash}/>`;
     g += pts.map(([x, a]) => `<circle cx="${x}" cy="${py(a)}" r="3" fill="${c}"/>`).join('');
@@ -179,7 +180,7 @@ async function start() {
   el.evalProgressBox.hidden = false;
   progress(0, 1);
   send({
-    type: ToWorker.EVALUATE, id: active, scenes: evalScenes.slice(0, s.n), base: SCENES_URL, specs: s.specs,
+    type: ToWorker.EVALUATE, id: active, scenes: evalScenes.slice(0, s.n), base: SCENES_URL, maxGrid: s.maxGrid, specs: s.specs,
     positions: s.positions, ratios: s.ratios, rule: s.rule, maxNewTokens: s.maxNewTokens, suffix: s.suffix, start: run.done,
   });
 }
@@ -264,7 +265,7 @@ function exportJson() {
   const s = run.settings;
   return JSON.stringify({
     model: run.model, model_key: modelKey, scenes: run.done, tokens: run.tokens, rule: s.rule, max_new_tokens: s.maxNewTokens,
-    question_suffix: s.suffix, ratios: s.ratios, methods: run.labels,
+    question_suffix: s.suffix, max_grid: s.maxGrid, ratios: s.ratios, methods: run.labels,
     correct: run.labels.map((_, m) => s.ratios.map((_, r) => correct(m, r))),
     accuracy: run.labels.map((_, m) => s.ratios.map((_, r) => 100 * correct(m, r) / run.done)),
     interval95: run.labels.map((_, m) => s.ratios.map((_, r) => wilson95(correct(m, r), run.done).map((v) => 100 * v))),
@@ -292,12 +293,13 @@ export function initEvaluatePanel(deps) {
   el.evalRatios.innerHTML = RATIOS.map((r) => `<label><input type="checkbox" value="${r}"${ratios.includes(r) ? ' checked' : ''}> ${+(r * 100).toFixed(2)} %</label>`).join(' ');
   if (last.positions) el.evalPositions.value = last.positions;
   if (last.n) el.evalN.value = String(last.n);
-  for (const c of [el.evalMethods, el.evalRatios, el.evalPositions, el.evalN]) {
+  if (last.maxGrid !== undefined) el.evalGrid.value = String(last.maxGrid);
+  for (const c of [el.evalMethods, el.evalRatios, el.evalPositions, el.evalN, el.evalGrid]) {
     c.addEventListener('change', () => {
       if (active) return;
       const s = settings();
       try {
-        localStorage.setItem(SETTINGS, JSON.stringify({ specs: s.specs, ratios: s.ratios, positions: el.evalPositions.value, n: s.n }));
+        localStorage.setItem(SETTINGS, JSON.stringify({ specs: s.specs, ratios: s.ratios, positions: el.evalPositions.value, n: s.n, maxGrid: s.maxGrid }));
       } catch { /* not kept: the defaults next time */ }
       run = null;
       pick();

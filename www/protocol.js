@@ -12,9 +12,10 @@
 //                 {type: COMPARE, id, key, compareKey, method, params}   another method against the
 //                   current ranking (key); compareKey adds the method and, where it reads it, the question
 //                 {type: STOP}
-//                 {type: EVALUATE, id, scenes, base, specs, positions, ratios, rule, maxNewTokens, suffix, start}
+//                 {type: EVALUATE, id, scenes, base, maxGrid, specs, positions, ratios, rule, maxNewTokens, suffix, start}
 //                   the Evaluate panel's run: scenes [{file, question, answer, kind, index}] of eval.json
-//                   from `start` on, each fetched from base + file; the question + suffix is asked
+//                   from `start` on, each fetched from base + file and tiled at most maxGrid x maxGrid
+//                   (0: the model's own tiling); the question + suffix is asked
 //                 {type: EVAL_STOP, id}
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}

@@ -10,14 +10,14 @@ import { FromWorker } from './protocol.js';
 // that the Worker has read the messages that came meanwhile): false stops the run there; the scene
 // being answered is dropped, those before it were posted.
 export async function runEvaluation(model, msg, post, goOn) {
-  const { id, scenes, base, specs, positions, ratios, rule, maxNewTokens, suffix = '', start = 0 } = msg;
+  const { id, scenes, base, maxGrid = 0, specs, positions, ratios, rule, maxNewTokens, suffix = '', start = 0 } = msg;
   for (let i = start; i < scenes.length; i++) {
     const s = scenes[i];
     const res = await fetch(new URL(s.file, base));
     if (!res.ok) throw new Error(`${s.file}: HTTP ${res.status}`);
     const image = new Uint8Array(await res.arrayBuffer());
     const t0 = performance.now();
-    const out = await model.evaluate_scene(image, s.question + suffix, s.answer, rule, specs, positions, ratios, maxNewTokens,
+    const out = await model.evaluate_scene(image, maxGrid, s.question + suffix, s.answer, rule, specs, positions, ratios, maxNewTokens,
       async (done, total) => {
         post({ type: FromWorker.EVAL_PROGRESS, id, scene: i, done, total });
         await new Promise((resolve) => setTimeout(resolve, 0));

@@ -19,7 +19,8 @@ after(() => suite.close());
 const context = await suite.newContext({ acceptDownloads: true });
 
 const N = 20;
-const SPECS = ['zoo', 'cdpruner', 'random'];
+// in the page's order of methods (the model's info.methods), which the panel's rows follow
+const SPECS = ['zoo', 'random', 'cdpruner'];
 const RATIOS = [1, 0.25, 0.0625];
 
 async function openPage(query = '') {
@@ -32,14 +33,15 @@ async function openPage(query = '') {
 }
 
 // Sets the panel's controls as a person would (each change event reaches the panel).
-async function setPanel(page, { specs, ratios, positions, n }) {
-  await page.evaluate(({ specs, ratios, positions, n }) => {
+async function setPanel(page, { specs, ratios, positions, n, grid = 0 }) {
+  await page.evaluate(({ specs, ratios, positions, n, grid }) => {
     const fire = (e) => e.dispatchEvent(new Event('change', { bubbles: true }));
     for (const c of document.querySelectorAll('#eval-methods input')) { c.checked = specs.includes(c.value); fire(c); }
     for (const c of document.querySelectorAll('#eval-ratios input')) { c.checked = ratios.includes(Number(c.value)); fire(c); }
     const p = document.getElementById('eval-positions'); p.value = positions; fire(p);
     const s = document.getElementById('eval-n'); s.value = String(n); fire(s);
-  }, { specs, ratios, positions, n });
+    const g = document.getElementById('eval-grid'); g.value = String(grid); fire(g);
+  }, { specs, ratios, positions, n, grid });
 }
 
 const done = (page) => page.evaluate(() => Number(document.getElementById('eval-plot').dataset.done || 0));
@@ -168,20 +170,23 @@ function randomTiny() {
 
 test('a SmolVLM-layout checkpoint of random weights: the word rule, the note, a run end to end', SECTION, async (t) => {
   const check = checker(t);
-  const page = await openPage(`model=${randomTiny()}/`);
+  const page = await openPage(`model=../${randomTiny()}/`);
   await check('the panel says the weights are random', await page.isVisible('#eval-random'));
   await check('the panel states the word rule', /one of its words/.test(await page.textContent('#eval-rule')));
-  await setPanel(page, { specs: ['zoo', 'divprune'], ratios: [1, 0.25], positions: 'renumber', n: 20 });
+  await setPanel(page, { specs: ['zoo', 'divprune'], ratios: [1, 0.25], positions: 'renumber', n: 20, grid: 1 });
   await page.click('#eval-run');
   await waitIdle(page);
   await page.waitForFunction(() => Number(document.getElementById('eval-plot').dataset.done || 0) === 20
     && document.getElementById('eval-stop').disabled, null, { timeout: ANSWER_TIMEOUT });
   const json = JSON.parse(await download(page, '#eval-json'));
   await check('20 scenes answered, each answer asked for one word and judged by the word rule',
-    json.scenes === 20 && json.rule === 'word' && json.question_suffix === ' Answer with one word.'
+    json.scenes === 20 && json.rule === 'word' && json.question_suffix === ' Answer with one word.' && json.max_grid === 1
       && json.answers.every((row) => row.every((r) => r.length === 20 && r.every((a) => typeof a === 'string'))),
     JSON.stringify({ scenes: json.scenes, rule: json.rule, first: json.answers[0][0].slice(0, 3) }));
   await check('the table and plot are drawn', (await cells(page)).length === 2 && (await page.$$('#eval-plot polyline')).length === 2);
+  // one tile: the tokens of one tile per scene (Model details: tokens_per_tile)
+  const perTile = JSON.parse(await page.textContent('#info')).tokens_per_tile;
+  await check('Tiling "1 tile": each scene is one tile', json.tokens === perTile, `${json.tokens} tokens, ${perTile} a tile`);
   await page.close();
 });
 
