@@ -4,12 +4,13 @@
 // the fingerprint that tells one model's stored results from another's.
 
 import { FromWorker } from './protocol.js';
+import { post } from './worker-post.js';
 
 // Runs msg's scenes from msg.start on, posting EVAL_PROGRESS after each answer, EVAL_SCENE after
 // each scene and EVAL_DONE at the end. `goOn()` is asked after each answer (after a macrotask, so
 // that the Worker has read the messages that came meanwhile): false stops the run there; the scene
 // being answered is dropped, those before it were posted.
-export async function runEvaluation(model, msg, post, goOn) {
+export async function runEvaluation(model, msg, goOn) {
   const { id, scenes, base, maxGrid = 0, specs, positions, ratios, rule, maxNewTokens, suffix = '', start = 0 } = msg;
   for (let i = start; i < scenes.length; i++) {
     const s = scenes[i];

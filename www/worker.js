@@ -8,12 +8,15 @@
 // budget mode or the encoding change (or the question, for the methods that read it: the wasm side
 // drops such a ranking itself). A keep-ratio change never reaches this Worker before "Ask".
 //
-// The messages exchanged with the page, and what both sides share: protocol.js.
+// The messages exchanged with the page, and what both sides share: protocol.js. The model files
+// (server, local files, hub + cache): worker-files.js; the backend and wasm build choice:
+// worker-backend.js; the Evaluate panel's runs: worker-evaluate.js.
 
 import { loadPkg, pickBuild, hasWebgpu, Build } from './wasm-pkg.js';
-import {
-  ToWorker, FromWorker, SourceKind, Backend, rankingKey, budgetCount, MODEL_CACHE, MODEL_FILES, REQUIRED_FILES, HUB_MANIFEST,
-} from './protocol.js';
+import { ToWorker, FromWorker, Backend, rankingKey, budgetCount } from './protocol.js';
+import { post, status } from './worker-post.js';
+import { modelFiles } from './worker-files.js';
+import { chooseBackend, startThreaded } from './worker-backend.js';
 import { runEvaluation, modelFingerprint } from './worker-evaluate.js';
 
 // The wasm package's exports (wasm-pkg.js picks the build this browser runs) and which build it is.
@@ -43,7 +46,6 @@ let rankKey = null; // rankingKey of the ranking held (protocol.js)
 let promptMethods = []; // the model's info.prompt_methods: the methods whose ranking reads the question
 const evalStops = new Set(); // ids of the Evaluate runs the page stopped
 
-const post = (msg) => self.postMessage(msg);
 // The wasm instance's memory: it only grows, so its size is the peak so far (a load's, an encode's).
 const wasmMemory = () => (wasmExports && wasmExports.memory ? wasmExports.memory.buffer.byteLength : 0);
 
@@ -74,7 +76,6 @@ self.__zpwGpuDevices = gpuDevices;
 // The wasm memory of the instance in use (the e2e suite grows it to its limit to run the next
 // request out of memory for real: errorText() must then say so).
 self.__zpwWasmMemory = () => (wasmExports && wasmExports.memory) || null;
-const status = (text) => post({ type: FromWorker.STATUS, text });
 
 function errorText(e) {
   if (e instanceof WebAssembly.RuntimeError) {
@@ -95,300 +96,6 @@ function report(during, e, id) {
   if (e && typeof e === 'object' && typeof e.during === 'string') during = e.during;
   if (wasmDead) post({ type: FromWorker.FATAL, message: `${during}: ${message}` });
   else post({ type: FromWorker.ERROR, id, during, message });
-}
-
-const progress = (file, loaded, total, extra = {}) => post({ type: FromWorker.PROGRESS, file, loaded, total, ...extra });
-
-// Fetches one file, reporting its bytes as they arrive (content-length gives the total). A
-// missing optional file (404) is undefined.
-async function download(url, file, required) {
-  let res;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot download ${file} from ${url}: ${e.message} (offline, or the server refused)`);
-  }
-  if (!res.ok) {
-    if (!required && res.status === 404) {
-      progress(file, 0, 0, { absent: true, done: true });
-      return undefined;
-    }
-    throw new Error(`cannot download ${file}: HTTP ${res.status} from ${url}`);
-  }
-  const total = Number(res.headers.get('content-length')) || 0;
-  if (!res.body) {
-    const b = new Uint8Array(await res.arrayBuffer());
-    progress(file, b.length, b.length, { done: true });
-    return b;
-  }
-  const reader = res.body.getReader();
-  // With a known size the bytes go straight into one buffer (a 1 GB file is not held twice);
-  // chunks are kept only when the size is unknown or turns out wrong (a compressed transfer).
-  let buf = total ? new Uint8Array(total) : null;
-  const chunks = [];
-  let loaded = 0;
-  let last = 0;
-  progress(file, 0, total);
-  for (;;) {
-    let r;
-    try {
-      r = await reader.read();
-    } catch (e) {
-      throw new Error(`the download of ${file} broke off after ${loaded} bytes: ${e.message}`);
-    }
-    if (r.done) break;
-    if (buf && loaded + r.value.length <= buf.length) {
-      buf.set(r.value, loaded);
-    } else {
-      if (buf) {
-        chunks.push(buf.subarray(0, loaded));
-        buf = null;
-      }
-      chunks.push(r.value);
-    }
-    loaded += r.value.length;
-    const now = performance.now();
-    if (now - last > 100) {
-      last = now;
-      progress(file, loaded, total > loaded ? total : 0);
-    }
-  }
-  // a compressed transfer counts more bytes than content-length: only a shortfall is an error
-  if (total && loaded < total) throw new Error(`the download of ${file} is incomplete: ${loaded} of ${total} bytes`);
-  if (buf) {
-    progress(file, loaded, loaded, { done: true });
-    return buf;
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  progress(file, loaded, loaded, { done: true });
-  return out;
-}
-
-// The commit a hub model is downloaded at and each file's size, as the hub announced them
-// (GET api/models/<owner/model>/revision/main?blobs=true: `sha`, and `siblings` with sizes). Kept in
-// the model cache beside the files: a Retry, a later visit (even offline) and every file of a
-// model come from that one commit until the cache is cleared. Returns {sha, sizes, key, cache}.
-async function hubManifest(source) {
-  let cache = null;
-  try {
-    cache = await caches.open(MODEL_CACHE);
-  } catch (e) {
-    cache = null; // no Cache API here (or it failed): download every time
-  }
-  const key = new URL(`${source.name}/${HUB_MANIFEST}`, source.hub).href;
-  if (cache) {
-    try {
-      const hit = await cache.match(key);
-      const m = hit ? await hit.json() : null;
-      if (m && typeof m.sha === 'string' && m.sizes) return { ...m, key, cache };
-    } catch (e) {
-      // an unreadable manifest: ask the hub again
-    }
-  }
-  const api = new URL(`api/models/${source.name}/revision/main?blobs=true`, source.hub).href;
-  status(`asking the hub for the current commit of ${source.name}…`);
-  let res;
-  try {
-    res = await fetch(api);
-  } catch (e) {
-    throw new Error(`cannot ask the hub which commit of ${source.name} to download (${api}): ${e.message} (offline, or the server refused)`);
-  }
-  if (!res.ok) throw new Error(`cannot ask the hub which commit of ${source.name} to download: HTTP ${res.status} from ${api}`);
-  let info;
-  try {
-    info = await res.json();
-  } catch (e) {
-    throw new Error(`the hub's answer about ${source.name} is not JSON (${api})`);
-  }
-  if (!info || !/^[0-9a-f]{40}$/.test(info.sha || '')) throw new Error(`the hub's answer about ${source.name} names no commit (${api})`);
-  const sizes = {};
-  for (const f of info.siblings || []) {
-    if (f && typeof f.rfilename === 'string') sizes[f.rfilename] = (f.lfs && f.lfs.size) || f.size || null;
-  }
-  const m = { repo: source.name, sha: info.sha, sizes };
-  if (cache) {
-    try {
-      await cache.put(key, new Response(JSON.stringify(m), { headers: { 'content-type': 'application/json' } }));
-    } catch (e) {
-      // not kept: the next visit asks again
-    }
-  }
-  return { ...m, key, cache };
-}
-
-// A hub file from the browser's cache, else downloaded and then cached (only once complete), its
-// length checked against what the hub announced (`size`, when it did).
-async function hubFile(url, file, required, size, cache) {
-  const wrong = (n) => size && n !== size;
-  if (cache) {
-    try {
-      const hit = await cache.match(url);
-      if (hit) {
-        const b = new Uint8Array(await hit.arrayBuffer());
-        if (!wrong(b.length)) {
-          progress(file, b.length, b.length, { fromCache: true, done: true });
-          return b;
-        }
-        await cache.delete(url); // a damaged copy: download it again
-      }
-    } catch (e) {
-      // the cache failed: download
-    }
-  }
-  const bytes = await download(url, file, required);
-  if (bytes && wrong(bytes.length)) {
-    const err = new Error(`${file} is ${bytes.length} bytes but the hub announced ${size} for this commit: a damaged transfer, ` +
-      'or the file changed on the hub; it was not kept, and Retry asks the hub again');
-    err.manifestStale = true;
-    throw err;
-  }
-  if (bytes && cache) {
-    try {
-      await cache.put(url, new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
-    } catch (e) {
-      status(`${file} could not be kept in the browser cache (${e.message}); the next visit downloads it again`);
-    }
-  }
-  return bytes;
-}
-
-async function fetchBytes(url, required) {
-  let res;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`cannot fetch ${url}: ${e.message}`);
-  }
-  if (!res.ok) {
-    if (!required && res.status === 404) return undefined;
-    throw new Error(`cannot fetch ${url}: HTTP ${res.status}`);
-  }
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-// The model's files as bytes, and for a hub model the commit they come from ({repo, sha}).
-// `onConfig(bytes)` runs once config.json is in, before the weights are fetched (it may throw:
-// nothing more is downloaded).
-async function modelFiles(source, onConfig) {
-  const got = {};
-  let revision = null;
-  const configDone = () => {
-    if (!got['config.json']) throw new Error('config.json is missing');
-    onConfig(got['config.json']);
-  };
-  if (source.kind === SourceKind.HUB) {
-    // file by file (the small ones first), each with its own progress bar, all at one commit
-    const m = await hubManifest(source);
-    revision = { repo: source.name, sha: m.sha };
-    try {
-      for (const file of MODEL_FILES) {
-        const required = REQUIRED_FILES.includes(file);
-        if (!(file in m.sizes) && Object.keys(m.sizes).length) {
-          if (required) throw new Error(`${source.name} at commit ${m.sha.slice(0, 7)} has no ${file}`);
-          progress(file, 0, 0, { absent: true, done: true });
-          continue;
-        }
-        status(`downloading ${file} of ${source.name} at commit ${m.sha.slice(0, 7)}…`);
-        got[file] = await hubFile(new URL(`${source.name}/resolve/${m.sha}/${file}`, source.hub).href, file, required, m.sizes[file], m.cache);
-        if (file === 'config.json') configDone();
-      }
-    } catch (e) {
-      if (e.manifestStale && m.cache) await m.cache.delete(m.key).catch(() => {});
-      throw e;
-    }
-  } else if (source.kind === SourceKind.FILES) {
-    for (const file of MODEL_FILES) {
-      const f = source.files[file];
-      if (!f) continue;
-      status(`reading ${file}…`);
-      try {
-        got[file] = new Uint8Array(await f.arrayBuffer());
-      } catch (e) {
-        throw new Error(`cannot read the local file ${file}: ${e.message}`);
-      }
-      progress(file, got[file].length, got[file].length, { done: true });
-      if (file === 'config.json') configDone();
-    }
-  } else {
-    status(`fetching the model files from ${source.base}…`);
-    const url = (name) => new URL(name, source.base).href;
-    got['config.json'] = await fetchBytes(url('config.json'), true);
-    configDone();
-    const rest = MODEL_FILES.filter((f) => f !== 'config.json');
-    const all = await Promise.all(rest.map((file) => fetchBytes(url(file), REQUIRED_FILES.includes(file))));
-    rest.forEach((file, i) => { got[file] = all[i]; });
-  }
-  for (const file of REQUIRED_FILES) {
-    if (!got[file]) throw new Error(`${file} is missing`);
-  }
-  return { files: got, revision };
-}
-
-// Asks for a WebGPU adapter before Rust does: which adapter WebGPU would run on, whether it is a
-// software one (SwiftShader is Chromium's CPU implementation of WebGPU: a fallback adapter), its
-// f16 support and the two limits that decide whether a model's tensors fit in its buffers.
-// Returns {gpu} or {reason} (why there is no WebGPU).
-async function webgpuAdapter() {
-  if (!('gpu' in navigator) || !navigator.gpu) return { reason: 'this browser has no WebGPU (navigator.gpu is missing)' };
-  try {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return { reason: 'WebGPU has no adapter here (requestAdapter() returned null)' };
-    const i = adapter.info || {};
-    const name = [i.vendor, i.architecture || i.device || i.description].filter(Boolean).join(' ') || 'unknown adapter';
-    return {
-      gpu: {
-        name,
-        fallback: Boolean(adapter.isFallbackAdapter || i.isFallbackAdapter),
-        shaderF16: adapter.features.has('shader-f16'),
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-      },
-    };
-  } catch (e) {
-    return { reason: `WebGPU adapter request failed: ${e.message}` };
-  }
-}
-
-// The Backend control's choice against what the browser has: {useWebgpu, gpu, reason}, reason
-// saying why the CPU is used when it is.
-async function chooseBackend(choice) {
-  if (choice === Backend.CPU) return { useWebgpu: false, gpu: null, reason: 'Backend: CPU chosen' };
-  const a = await webgpuAdapter();
-  if (a.reason) return { useWebgpu: false, gpu: null, reason: a.reason };
-  if (choice === Backend.AUTO && a.gpu.fallback) {
-    return {
-      useWebgpu: false,
-      gpu: a.gpu,
-      reason: `Auto: the WebGPU adapter (${a.gpu.name}) is a software one that runs on the CPU, where burn's CPU ` +
-        'backend is far faster; choose Backend: WebGPU to use it anyway',
-    };
-  }
-  return { useWebgpu: true, gpu: a.gpu, reason: null };
-}
-
-// How long the threaded build's pool may take to start before the one-thread build is used instead
-// (wasm-bindgen-rayon waits for each pool Worker's "ready" and never hears of one that fails).
-const POOL_TIMEOUT_MS = 30_000;
-
-// The threaded build, its pool of `n` Workers started; throws when any part fails or times out.
-async function startThreaded(n) {
-  const loaded = await loadPkg(Build.THREADS);
-  const exports = await loaded.mod.default();
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from its ${n} Workers in ${POOL_TIMEOUT_MS / 1000} s`)), POOL_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([loaded.mod.initThreadPool(n), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-  return { mod: loaded.mod, exports };
 }
 
 async function load({ source, backend, maxTensorBytes: lowered, build, threads: wantedThreads, tileDelayMs: delay }) {
@@ -628,7 +335,7 @@ self.onmessage = (ev) => {
       const asked = newest;
       enqueue('evaluating', async () => {
         if (!model) throw new Error('the model is not loaded yet');
-        await runEvaluation(model, msg, post, () => !evalStops.has(msg.id) && loadWaiting === 0 && newest === asked);
+        await runEvaluation(model, msg, () => !evalStops.has(msg.id) && loadWaiting === 0 && newest === asked);
       }, msg.id);
       break;
     }
