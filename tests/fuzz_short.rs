@@ -1,6 +1,6 @@
 //! The fuzz bin's short, fixed-seed run (CI): 1000 mutated inputs per target through the loaders,
 //! the image decoder, preprocessing, the tokenizer and the prompt builder; accepted models run on
-//! through encode, ranking and a short answer (see src/bin/fuzz.rs for which and how often). Any
+//! through encode, ranking and a short answer (see src/bin/fuzz/ for which and how often). Any
 //! panic or allocation over 256 MiB fails it. The
 //! long run's figures (a million cases per target) are in README's Reliability section.
 
