@@ -1,4 +1,4 @@
-//! The page's session (src/session.rs), driven natively as the Worker drives it through web.rs:
+//! The page's session (src/session/), driven natively as the Worker drives it through web.rs:
 //! what is encoded, ranked and stale, the budget as a prefix of the ranking, the method parameters
 //! the page and the CLI share. The answers are checked against paths that do not go through the
 //! session (the pipeline directly).
@@ -314,4 +314,65 @@ fn agreement_numbers_are_those_of_the_two_orders() {
     block_on(again.encode(&photo(), Q, 0, |_, _| {})).unwrap();
     block_on(again.rank("zoo", &params(r#"{"m": 8}"#), "global")).unwrap();
     assert_eq!(text, answer(&mut again, 5).0);
+}
+
+#[test]
+fn an_evaluate_scene_answers_each_row_and_ratio_as_the_pipeline_does_and_keeps_the_page_state() {
+    let mut s = session();
+    block_on(s.encode(&photo(), Q, 0, |_, _| {})).unwrap();
+    block_on(s.rank("zoo", &MethodParams::default(), "per-tile")).unwrap();
+    let specs = ["zoo".to_string(), "random".to_string(), "visionzip".to_string()];
+    let positions = ["renumber".to_string(), "keep".to_string()];
+    let ratios = [1.0, 0.25];
+    let mut calls = vec![];
+    let out = block_on(s.evaluate_scene(&photo(), 0, Q, "white", "word", &specs, &positions, &ratios, 6, |d, t| {
+        calls.push((d, t));
+        std::future::ready(true)
+    }))
+    .unwrap()
+    .expect("not stopped");
+    // one progress call per answer, rows = specs x positions
+    assert_eq!(calls, (1..=12).map(|d| (d, 12)).collect::<Vec<_>>());
+    assert_eq!(out.answers.len(), 6);
+    // the same answers by another path: encode (with VisionZip's maps), rank, keep, answer_kept
+    let vlm = &s.vlm;
+    let img = RgbImage::decode(&photo()).unwrap();
+    let last = vlm.config.vision_config.num_hidden_layers - 1;
+    let enc = vlm.encode(vlm.preprocess(&img, None).unwrap(), 1, &[last], |_, _| {});
+    let ids = vlm.prompt_ids(Q, &enc.processed).unwrap();
+    let q_ids = vlm.tokenizer.question_ids(Q).unwrap();
+    let n = enc.features().dims()[0];
+    assert_eq!(out.tokens, n);
+    let inputs = PruneInputs::new(&vlm.model, &enc.tiles, vlm.config.image_token_id, &ids, &q_ids);
+    for (m, name) in specs.iter().enumerate() {
+        let ranking = block_on(prune::rank(&Method::by_name(name, 0).unwrap(), &inputs, BudgetMode::PerTile)).unwrap();
+        for (p, pos) in [Positions::Renumber, Positions::Keep].into_iter().enumerate() {
+            for (r, &ratio) in ratios.iter().enumerate() {
+                let keep = ranking.keep(prune::budget(n, ratio));
+                let want = vlm.answer_kept(&ids, &enc, &keep, ranking.deep_drop.as_ref(), pos, 6).unwrap();
+                let row = m * 2 + p;
+                assert_eq!(out.answers[row][r], want, "{name} {pos:?} at {ratio}");
+                let words: Vec<String> = want.to_lowercase().split(|c: char| !c.is_alphanumeric()).map(String::from).collect();
+                assert_eq!(out.right[row][r], words.iter().any(|w| w == "white" || w == "whites"), "{want:?}");
+            }
+        }
+    }
+    // the page's image and ranking are untouched
+    assert!(s.has_encoding() && s.has_ranking());
+    // stopped after the third answer: None
+    let stopped = block_on(s.evaluate_scene(&photo(), 0, Q, "white", "exact", &specs, &positions, &ratios, 6, |d, _| {
+        std::future::ready(d < 3)
+    }))
+    .unwrap();
+    assert!(stopped.is_none());
+    // bad settings are refused with what is wrong
+    let run = |s: &mut Session, rule: &str, specs: &[String], ratios: &[f64]| {
+        err(block_on(s.evaluate_scene(&photo(), 0, Q, "white", rule, specs, &positions, ratios, 6, |_, _| {
+            std::future::ready(true)
+        })))
+    };
+    assert!(run(&mut s, "fuzzy", &specs, &ratios).contains("exact"));
+    assert!(run(&mut s, "word", &[], &ratios).contains("at least one method"));
+    assert!(run(&mut s, "word", &specs, &[0.0]).contains("(0, 1]"));
+    assert!(run(&mut s, "word", &["zoo:bogus".to_string()], &ratios).contains("not a variant"));
 }
