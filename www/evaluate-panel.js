@@ -57,20 +57,29 @@ function settings() {
 const labelsOf = (s) => s.specs.flatMap((m) => s.positions.map((p) => (s.positions.length > 1 ? `${m} (${p})` : m)));
 const keyOf = (s) => `${modelKey}|${JSON.stringify([s.specs, s.positions, s.ratios, s.n, s.maxGrid, s.rule, s.maxNewTokens, s.suffix])}`;
 
-function load(key) {
+// A localStorage entry as JSON, or `fallback` when absent or unreadable.
+function readJson(name, fallback) {
   try {
-    return JSON.parse(localStorage.getItem(STORE) || '{}')[key] || null;
+    return JSON.parse(localStorage.getItem(name)) ?? fallback;
   } catch {
-    return null;
+    return fallback;
   }
 }
+
+// Stores (or with null removes) the result under `key`; throws when the store refuses.
+function storeRun(key, value) {
+  const all = readJson(STORE, {});
+  if (value) all[key] = value;
+  else delete all[key];
+  localStorage.setItem(STORE, JSON.stringify(all));
+}
+
+const load = (key) => readJson(STORE, {})[key] || null;
 
 function save() {
   if (!run) return;
   try {
-    const all = JSON.parse(localStorage.getItem(STORE) || '{}');
-    all[run.key] = run;
-    localStorage.setItem(STORE, JSON.stringify(all));
+    storeRun(run.key, run);
     el.evalSaved.textContent = '';
   } catch (e) {
     el.evalSaved.textContent = `(not kept for a next visit: ${e.message})`;
@@ -239,13 +248,7 @@ export function evalModelLoaded(m) {
   pick();
 }
 
-function stored() {
-  try {
-    return JSON.parse(localStorage.getItem(SETTINGS) || 'null');
-  } catch {
-    return null;
-  }
-}
+const stored = () => readJson(SETTINGS, null);
 
 function fillMethods(methods) {
   const checked = new Set([...el.evalMethods.querySelectorAll('input:checked')].map((c) => c.value));
@@ -309,9 +312,7 @@ export function initEvaluatePanel(deps) {
   el.evalStop.addEventListener('click', () => { if (active) send({ type: ToWorker.EVAL_STOP, id: active }); });
   el.evalClear.addEventListener('click', () => {
     try {
-      const all = JSON.parse(localStorage.getItem(STORE) || '{}');
-      delete all[run.key];
-      localStorage.setItem(STORE, JSON.stringify(all));
+      storeRun(run.key, null);
     } catch { /* nothing stored */ }
     run = null;
     pick();

@@ -54,6 +54,13 @@ struct Prepared {
     norm: Vec<(BudgetMode, Ranking)>,
 }
 
+impl Prepared {
+    /// What the pruning methods read of this image and prompt.
+    fn inputs<'a>(&'a self, vlm: &'a Vlm) -> PruneInputs<'a> {
+        PruneInputs::new(&vlm.model, &self.encoded.tiles, vlm.config.image_token_id, &self.ids, &self.question_ids)
+    }
+}
+
 struct Ranked {
     method: Method,
     ranking: Ranking,
@@ -267,13 +274,7 @@ impl Session {
         self.ensure_maps(&method);
         let prepared = self.prepared.as_ref().expect("checked above");
         let t0 = (self.clock)();
-        let inputs = PruneInputs::new(
-            &self.vlm.model,
-            &prepared.encoded.tiles,
-            self.vlm.config.image_token_id,
-            &prepared.ids,
-            &prepared.question_ids,
-        );
+        let inputs = prepared.inputs(&self.vlm);
         let ranking = prune::rank(&method, &inputs, mode).await?;
         let rank_ms = (self.clock)() - t0;
         let cached = prepared.norm.iter().find(|(m, _)| *m == mode).map(|(_, r)| r.clone());
@@ -333,13 +334,7 @@ impl Session {
         self.ensure_maps(&method);
         let prepared = self.prepared.as_ref().expect("a ranking implies an encoding");
         let ranked = self.ranked.as_ref().expect("checked above");
-        let inputs = PruneInputs::new(
-            &self.vlm.model,
-            &prepared.encoded.tiles,
-            self.vlm.config.image_token_id,
-            &prepared.ids,
-            &prepared.question_ids,
-        );
+        let inputs = prepared.inputs(&self.vlm);
         let other = prune::rank(&method, &inputs, mode).await?;
         Ok(Comparison {
             method: other.method.clone(),
