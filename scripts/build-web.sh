@@ -85,7 +85,7 @@ build() {
 
 case "${ZPW_PROFILE:-ship}" in
   ship) P_PLAIN=wasm-release P_SIMD=wasm-fast P_THREADS=wasm-threads ;;
-  ci) P_PLAIN=ci P_SIMD=ci P_THREADS=ci ;;
+  ci) P_PLAIN=ci-plain P_SIMD=ci P_THREADS=ci ;;
   *) echo "build-web: ZPW_PROFILE must be ship or ci, not ${ZPW_PROFILE}" >&2; exit 2 ;;
 esac
 
