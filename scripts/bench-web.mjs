@@ -8,6 +8,7 @@
 //
 //   node scripts/bench-web.mjs --model DIR --cli PATH [--webgpu | --webgpu-load] [--grid N]
 //                              [--tokens N] [--threads N] [--native-threads N] [--runs N] [--wasm plain]
+//                              [--image FILE]
 //                              [--out FILE.json]
 //
 // Prefill and decode figures are medians of --runs (3) answers per keep ratio (natively, of as many
@@ -52,7 +53,10 @@ const WEBGPU = args.includes('--webgpu');
 const WEBGPU_LOAD = !WEBGPU && args.includes('--webgpu-load');
 const PEER = opt('--peer', null);
 const KEEPS = [1, 0.5, 0.25, 0.1];
-const IMAGE = 'tests/fixtures/photo.png';
+// --image FILE: the photo asked about (default the page's own sample, tests/fixtures/photo.png:
+// one tile at --grid 1, 4 x 3 + global at the model's tiling); e.g. assets/samples/astronaut.jpg
+// with --grid 4 is 4 x 4 tiles + the global image (17)
+const IMAGE = opt('--image', 'tests/fixtures/photo.png');
 const QUESTION = 'What colour is the cat?';
 const TIMEOUT = 3_600_000;
 
@@ -129,6 +133,10 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
     return { loaded, rows };
   }
   await page.waitForFunction(() => /photo\.png/.test(document.getElementById('image-name').textContent), null, { timeout: 60_000 });
+  if (path.basename(IMAGE) !== 'photo.png') {
+    await page.setInputFiles('#image-file', path.join(ROOT, IMAGE));
+    await page.waitForFunction((name) => document.getElementById('image-name').textContent.includes(name), path.basename(IMAGE), { timeout: 60_000 });
+  }
   await page.fill('#max-tokens', String(TOKENS));
   for (const keep of KEEPS) {
     await page.evaluate((r) => {
@@ -216,7 +224,7 @@ async function main() {
   const tc = JSON.parse(readFileSync(path.join(ROOT, MODEL, 'config.json'), 'utf8')).text_config || {};
   say(`model: ${MODEL} (SmolVLM-256M-Instruct's published config and tokenizer, decoder hidden ${tc.hidden_size} x ${tc.num_hidden_layers} layers, ` +
     `random bf16 weights, ${fileBytes} bytes, ${f32Bytes} in f32); ` +
-    `${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most, medians of ${RUNS} answers per keep ratio; ` +
+    `${IMAGE}, ${GRID === 1 ? 'one 512 px tile' : `up to ${GRID}x${GRID} tiles`}, zoo ranking, ${TOKENS} new tokens at most, medians of ${RUNS} answers per keep ratio; ` +
     `native = the CLI on ${NATIVE_THREADS} thread(s) (RAYON_NUM_THREADS), the page's ${backends.map((b) => `${b} on its ${pages[b].loaded.build} build, ${pages[b].loaded.threads} thread(s)`).join('; ')}`);
   if (!WEBGPU && !webgpuLoad) say('WebGPU not measured (run with --webgpu; on a software adapter such as SwiftShader it takes tens of minutes per tile)');
   if (webgpuLoad) {

@@ -3,7 +3,7 @@
 # SmolVLM-256M-shaped checkpoint (the published config + tokenizer, random bf16 weights made by the
 # bench bin: no torch needed). Run by hand; CI does not.
 #
-#   scripts/bench-web.sh [--webgpu] [--grid N] [--tokens N] [--threads N] [--native-threads N] [--out FILE.json]
+#   scripts/bench-web.sh [--webgpu] [--grid N] [--image FILE] [--tokens N] [--threads N] [--native-threads N] [--runs N] [--out FILE.json]
 #
 # With a torch venv (BENCH_VENV, default .venv-bench, made by scripts/torch-venv.sh) it also runs the
 # peer, ONNX Runtime Web, on the same encoder + connector exported by scripts/export_onnx.py (to

@@ -170,7 +170,7 @@ pub async fn answer_scene<F: std::future::Future<Output = bool>>(
     } else {
         vec![]
     };
-    let encoded = vlm.encode(processed, 1, &maps, |_, _| {});
+    let encoded = vlm.encode(processed, &maps).await?;
     let ids = vlm.prompt_ids(question.text, &encoded.processed)?;
     let q_ids = vlm.tokenizer.question_ids(question.text)?;
     let n = encoded.features().dims()[0];

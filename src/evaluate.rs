@@ -25,7 +25,7 @@ use crate::Vlm;
 pub fn encode_for_pruning(vlm: &Vlm, img: &crate::preprocess::RgbImage) -> Result<EncodedImage> {
     let processed = vlm.preprocess(img, None)?;
     let last = vlm.config.vision_config.num_hidden_layers - 1;
-    Ok(vlm.encode(processed, 1, &[last], |_, _| {}))
+    pollster::block_on(vlm.encode(processed, &[last]))
 }
 
 pub struct Evaluation {

@@ -11,6 +11,7 @@ use crate::prune::apply::{deep_layer_drop, kept_positions, prune_prompt, Positio
 use crate::prune::DeepDrop;
 use crate::preprocess::{ProcessedImage, ProcessorConfig, Rect, RgbImage};
 use crate::prompt::PromptTokenizer;
+use crate::readback::read_floats;
 use crate::weights::WeightMap;
 
 /// The hub's files, as bytes (the browser has no filesystem).
@@ -128,31 +129,44 @@ impl Vlm {
         Tensor::from_data(TensorData::new(data, [range.len(), 3, t, t]), &self.device)
     }
 
-    /// Encodes all tiles, `chunk` tiles per vision forward (bounds memory; `progress(done, total)`
-    /// is called after each chunk).
-    pub fn encode(
+    /// Encodes every tile of `img` (vision encoder + connector), `chunk` tiles per vision forward
+    /// (bounds memory), with the head-averaged attention maps of `attention_layers`. After each
+    /// chunk it waits for the device (one value read back, asynchronously: timers and progress
+    /// then follow the encoder's work rather than the queueing of it) and asks `go_on(done, total)`
+    /// whether to continue; when it answers false before the last tile the encode stops there
+    /// with [`Error::Interrupted`]. The one tile loop: the page's Session, the CLI (through
+    /// Session), evaluation and the tools all encode through it.
+    pub async fn encode_until<F: std::future::Future<Output = bool>>(
         &self,
         img: ProcessedImage,
         chunk: usize,
         attention_layers: &[usize],
-        mut progress: impl FnMut(usize, usize),
-    ) -> EncodedImage {
+        mut go_on: impl FnMut(usize, usize) -> F,
+    ) -> Result<EncodedImage> {
         let n = img.num_tiles;
         let chunk = chunk.max(1);
-        let mut parts: Vec<EncodedTiles> = Vec::new();
+        let mut parts: Vec<EncodedTiles> = Vec::with_capacity(n.div_ceil(chunk));
         let mut start = 0;
         while start < n {
             let end = (start + chunk).min(n);
-            parts.push(self.model.encode(self.pixels(&img, start..end), attention_layers));
-            progress(end, n);
+            let part = self.model.encode(self.pixels(&img, start..end), attention_layers);
+            read_floats(part.features.clone().reshape([-1]).narrow(0, 0, 1)).await?;
+            parts.push(part);
+            if !go_on(end, n).await && end < n {
+                return Err(Error::Interrupted(format!("the encode stopped after tile {end} of {n}")));
+            }
             start = end;
         }
-        self.assemble(img, parts)
+        Ok(self.assemble(img, parts))
     }
 
-    /// Joins the encoded chunks of `img`'s tiles (in tile order) into one [`EncodedImage`]. For a
-    /// caller that encodes tile by tile itself (the page, which reports progress between tiles).
-    pub fn assemble(&self, img: ProcessedImage, mut parts: Vec<EncodedTiles>) -> EncodedImage {
+    /// [`Self::encode_until`] to the last tile, one tile per forward.
+    pub async fn encode(&self, img: ProcessedImage, attention_layers: &[usize]) -> Result<EncodedImage> {
+        self.encode_until(img, 1, attention_layers, |_, _| std::future::ready(true)).await
+    }
+
+    /// Joins the encoded chunks of `img`'s tiles (in tile order) into one [`EncodedImage`].
+    fn assemble(&self, img: ProcessedImage, mut parts: Vec<EncodedTiles>) -> EncodedImage {
         let tiles = if parts.len() == 1 {
             parts.pop().unwrap()
         } else {

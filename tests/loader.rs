@@ -212,7 +212,7 @@ fn bf16_and_f16_checkpoints_load_as_f32() {
         let vlm = Vlm::load(&m, &device("flex")).unwrap();
         let img = vlm.preprocess(&zoo_prune_web::preprocess::RgbImage::decode(&std::fs::read(fixtures().join("photo.png")).unwrap()).unwrap(), None).unwrap();
         let ids = vlm.prompt_ids("What colour is the cat?", &img).unwrap();
-        let enc = vlm.encode(img, 1, &[], |_, _| {});
+        let enc = pollster::block_on(vlm.encode(img, &[])).unwrap();
         let embeds = vlm.model.merge_embeds(&ids, vlm.config.image_token_id, Some(enc.features())).unwrap();
         let mut cache = vlm.model.text.new_cache();
         let out = vlm.model.text.forward(embeds, &mut cache, &zoo_prune_web::model::ForwardOptions::default());

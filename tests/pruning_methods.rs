@@ -25,7 +25,7 @@ fn setup() -> Setup {
     let q = "What colour is the cat?";
     let ids = vlm.prompt_ids(q, &p).unwrap();
     let last = vlm.config.vision_config.num_hidden_layers - 1;
-    let enc = vlm.encode(p, 2, &[last], |_, _| {});
+    let enc = pollster::block_on(vlm.encode_until(p, 2, &[last], |_, _| std::future::ready(true))).unwrap();
     let q_ids = vlm.tokenizer.encode(q).unwrap();
     Setup { vlm, enc, ids, q_ids }
 }

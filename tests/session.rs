@@ -91,6 +91,22 @@ fn encode_reports_the_grid_and_progress_and_a_bad_image_drops_the_previous_one()
     assert_eq!(e.grid_tokens, 24);
     assert_eq!(e.token_rects.len(), 28);
     assert_eq!(progress, (1..=7).map(|d| (d, 7)).collect::<Vec<_>>());
+    // three tiles per forward (the CLI's --chunk): progress per chunk, the same features
+    let mut chunked = session();
+    chunked.set_chunk(3);
+    let mut progress3 = vec![];
+    let e3 = block_on(chunked.encode(&photo(), Q, 0, |d, t| progress3.push((d, t)))).unwrap();
+    assert_eq!(progress3, vec![(3, 7), (6, 7), (7, 7)]);
+    assert_eq!((e3.visual_tokens, e3.token_rects.len()), (e.visual_tokens, e.token_rects.len()));
+    let (r1, r3) = (
+        block_on(s.rank("feature-norm", &params(""), "global")).unwrap(),
+        block_on(chunked.rank("feature-norm", &params(""), "global")).unwrap(),
+    );
+    assert_eq!(r1.order, r3.order, "chunks of 3 tiles rank as tile by tile");
+    // a go_on that answers false stops after that chunk and holds no image
+    let stopped = block_on(chunked.encode_until(&photo(), Q, 0, |d, _| std::future::ready(d < 3)));
+    assert!(err(stopped).contains("the encode stopped after tile 3 of 7"));
+    assert!(!chunked.has_encoding());
     // tiling() predicts what encode cuts, without encoding
     let img = RgbImage::decode(&photo()).unwrap();
     let choices = s.tiling(img.width as u32, img.height as u32).unwrap();
@@ -153,17 +169,27 @@ fn the_answer_keeps_the_first_k_of_the_ranking_and_all_tokens_is_the_unpruned_an
     let img = RgbImage::decode(&photo()).unwrap();
     let processed = vlm.preprocess(&img, None).unwrap();
     let ids = vlm.prompt_ids(Q, &processed).unwrap();
-    let encoded = vlm.encode(processed, 1, &[], |_, _| {});
+    let encoded = pollster::block_on(vlm.encode(processed, &[])).unwrap();
 
     // all tokens: the unpruned generation
     let all = tokens(&vlm, vlm.start_answer(&ids, encoded.features(), &ForwardOptions::default(), 8).unwrap());
     let (text, count) = answer(&mut s, n);
     assert_eq!(text, streamed(&vlm, &all));
     assert_eq!(count, all.len());
+    // without a ranking (the CLI without --method): every token, the same unpruned generation
+    s.answer_unpruned(8, Positions::Renumber).unwrap();
+    let mut unpruned = String::new();
+    while let Some(p) = block_on(s.next_piece()).unwrap() {
+        unpruned.push_str(&p);
+    }
+    assert_eq!(unpruned, streamed(&vlm, &all));
+    assert_eq!((s.timings().kept_tokens, s.timings().method.as_deref()), (n, None));
     // k tokens: the first k of the order, in prompt order
     let k = 7;
     let mut keep = r.order[..k].to_vec();
     keep.sort_unstable();
+    assert_eq!(s.kept(k).unwrap(), keep, "kept(k): the first k of the order, in prompt order");
+    assert!(err(s.kept(n + 1)).contains(&format!("between 1 and {n} visual tokens")));
     let pruned = tokens(&vlm, vlm.start_answer_pruned(&ids, encoded.features(), &keep, None, Positions::Renumber, 8).unwrap());
     let (text_k, _) = answer(&mut s, k);
     assert_eq!(text_k, streamed(&vlm, &pruned));
@@ -200,7 +226,7 @@ fn visionzip_computes_the_maps_of_its_layer_once_asked() {
     let img = RgbImage::decode(&photo()).unwrap();
     let processed = vlm.preprocess(&img, None).unwrap();
     let ids = vlm.prompt_ids(Q, &processed).unwrap();
-    let encoded = vlm.encode(processed, 1, &[0], |_, _| {});
+    let encoded = pollster::block_on(vlm.encode(processed, &[0])).unwrap();
     let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &[]);
     let reference = block_on(prune::rank(&Method::VisionZip { layer: Some(0) }, &inputs, BudgetMode::Global)).unwrap();
     assert_eq!(first.order, reference.order);
@@ -338,7 +364,7 @@ fn an_evaluate_scene_answers_each_row_and_ratio_as_the_pipeline_does_and_keeps_t
     let vlm = &s.vlm;
     let img = RgbImage::decode(&photo()).unwrap();
     let last = vlm.config.vision_config.num_hidden_layers - 1;
-    let enc = vlm.encode(vlm.preprocess(&img, None).unwrap(), 1, &[last], |_, _| {});
+    let enc = pollster::block_on(vlm.encode(vlm.preprocess(&img, None).unwrap(), &[last])).unwrap();
     let ids = vlm.prompt_ids(Q, &enc.processed).unwrap();
     let q_ids = vlm.tokenizer.question_ids(Q).unwrap();
     let n = enc.features().dims()[0];

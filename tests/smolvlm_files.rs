@@ -188,7 +188,7 @@ fn check_layout(backend: &str) {
     assert_eq!(prompt, ids(&r.json["input_ids"]), "{backend}: prompt ids");
     assert!(prompt.len() > 1100);
     let last_layer = vlm.config.vision_config.num_hidden_layers - 1;
-    let enc = vlm.encode(processed, 4, &[last_layer], |_, _| {});
+    let enc = pollster::block_on(vlm.encode_until(processed, 4, &[last_layer], |_, _| std::future::ready(true))).unwrap();
     let features = enc.features();
     let image = vlm.config.image_token_id;
 

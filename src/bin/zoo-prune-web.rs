@@ -4,12 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use pollster::block_on;
 use zoo_prune_web::device::{native_device, native_load_options};
-use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::overlay::overlay_png;
-use zoo_prune_web::prune::{budget, rank, BudgetMode, Method, MethodParams, Positions, PruneInputs};
-use zoo_prune_web::preprocess::RgbImage;
-use zoo_prune_web::prompt::TextStream;
+use zoo_prune_web::preprocess::{Rect, RgbImage};
+use zoo_prune_web::prune::{budget, MethodParams, Positions};
+use zoo_prune_web::session::{native_clock, Session};
 use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
 
 const USAGE: &str = "usage:
@@ -24,7 +24,7 @@ const USAGE: &str = "usage:
   --model DIR         an HF model folder: config.json, model.safetensors, tokenizer.json
                       (preprocessor_config.json and generation_config.json are used if present)
   --grid N            tiling: 1 = one tile, N = up to N x N tiles plus the global image
-                      (default: the model's preprocessor_config.json)
+                      (0 or absent: the model's preprocessor_config.json)
   --max-new-tokens N  stop after N tokens (default 64); the answer also stops at <end_of_utterance>
   --chunk N           tiles per vision forward (default 1)
   --method NAME       prune visual tokens first: zoo, divprune, prompt-aware, random, visionzip,
@@ -55,7 +55,7 @@ struct Args {
     image: PathBuf,
     prompt: String,
     backend: String,
-    grid: Option<usize>,
+    grid: Option<u32>,
     max_new: usize,
     chunk: usize,
     method: Option<String>,
@@ -99,7 +99,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
             "--image" => image = Some(PathBuf::from(val()?)),
             "--prompt" => prompt = Some(val()?),
             "--backend" => a.backend = val()?,
-            "--grid" => a.grid = Some(num(val()?)?),
+            "--grid" => a.grid = Some(num(val()?)? as u32),
             "--max-new-tokens" => a.max_new = num(val()?)?,
             "--chunk" => a.chunk = num(val()?)?,
             "--method" => a.method = Some(val()?),
@@ -151,6 +151,7 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// The page's orchestration (`Session`: encode, rank, keep, answer), driven from the command line.
 fn run(a: Args) -> Result<()> {
     let device = native_device(&a.backend)?;
     let t0 = Instant::now();
@@ -159,99 +160,80 @@ fn run(a: Args) -> Result<()> {
     let load_ms = ms(t0);
     let bytes = std::fs::read(&a.image)
         .map_err(|e| Error::Image(format!("cannot read {}: {e}", a.image.display())))?;
-    let img = RgbImage::decode(&bytes)?;
-    let t = Instant::now();
-    let processed = vlm.preprocess(&img, a.grid)?;
-    let pre_ms = ms(t);
-    let ids = vlm.prompt_ids(&a.prompt, &processed)?;
-    let method = match &a.method {
-        Some(name) => Some(a.params.build(name, &vlm.config)?),
-        None => None,
-    };
-    let att_layers: Vec<usize> = match method {
-        Some(Method::VisionZip { layer: Some(layer) }) => vec![layer],
-        _ => vec![],
-    };
-    let t = Instant::now();
-    let encoded = vlm.encode(processed, a.chunk, &att_layers, |_, _| {});
-    let features = encoded.features();
-    // touch the result so the timer covers the device work
-    let _ = pollster::block_on(read_floats(features.clone().narrow(0, 0, 1)))?;
-    let encode_ms = ms(t);
-    let n_vis = features.dims()[0];
-    let mut keep: Vec<usize> = (0..n_vis).collect();
-    let mut deep = None;
-    if let Some(method) = &method {
-        let budget_mode = BudgetMode::parse(&a.budget)?;
-        let k = parse_keep(&a.keep, n_vis)?;
-        let q_ids = vlm.tokenizer.question_ids(&a.prompt)?;
-        let t = Instant::now();
-        let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
-        let ranking = pollster::block_on(rank(method, &inputs, budget_mode))?;
-        let rank_ms = ms(t);
-        for w in &ranking.warnings {
-            eprintln!("warning: {w}");
+    let mut session = Session::new(vlm, native_clock);
+    session.set_chunk(a.chunk);
+    let encoding = block_on(session.encode(&bytes, &a.prompt, a.grid.unwrap_or(0), |_, _| {}))?;
+    let n_vis = encoding.visual_tokens;
+    let keep = match &a.method {
+        Some(name) => {
+            let report = block_on(session.rank(name, &a.params, &a.budget))?;
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            let k = parse_keep(&a.keep, n_vis)?;
+            let keep = session.kept(k)?;
+            if let Some(path) = &a.ranking_json {
+                let j = serde_json::json!({
+                    "method": report.method,
+                    "order": report.order,
+                    "scores": report.scores,
+                    "warnings": report.warnings,
+                    "keep": keep,
+                });
+                std::fs::write(path, j.to_string())
+                    .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
+            }
+            eprintln!(
+                "pruning: {} keeps {k}/{n_vis} visual tokens ({:.1} %), ranking {:.1} ms{}",
+                report.method,
+                100.0 * k as f64 / n_vis as f64,
+                report.rank_ms,
+                report
+                    .deep_drop
+                    .as_ref()
+                    .map(|d| format!(", random drop to {:.0} % at LLM layer {}", d.keep * 100.0, d.layer))
+                    .unwrap_or_default()
+            );
+            session.answer(k, a.max_new, a.positions)?;
+            keep
         }
-        keep = ranking.keep(k);
-        if let Some(path) = &a.ranking_json {
-            let finite = |v: &f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
-            let j = serde_json::json!({
-                "method": ranking.method,
-                "order": ranking.order,
-                "scores": ranking.scores.iter().map(finite).collect::<Vec<_>>(),
-                "warnings": ranking.warnings,
-                "keep": keep,
-            });
-            std::fs::write(path, j.to_string())
-                .map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
+        None => {
+            session.answer_unpruned(a.max_new, a.positions)?;
+            (0..n_vis).collect()
         }
-        deep = ranking.deep_drop.clone();
-        eprintln!(
-            "pruning: {} keeps {k}/{n_vis} visual tokens ({:.1} %), ranking {rank_ms:.1} ms{}",
-            ranking.method,
-            100.0 * k as f64 / n_vis as f64,
-            deep.as_ref().map(|d| format!(", random drop to {:.0} % at LLM layer {}", d.keep * 100.0, d.layer)).unwrap_or_default()
-        );
-    }
+    };
     if let Some(path) = &a.overlay {
         let mut kept = vec![false; n_vis];
         for &k in &keep {
             kept[k] = true;
         }
-        let p = &encoded.processed;
-        let grid = if p.rows * p.cols > 0 { p.rows * p.cols * vlm.image_seq_len() } else { n_vis };
-        let png = overlay_png(&img, &encoded.token_rects, &kept, grid)?;
+        let rects: Vec<Rect> = encoding.token_rects.iter().map(|&[x, y, w, h]| Rect { x, y, w, h }).collect();
+        let png = overlay_png(&RgbImage::decode(&bytes)?, &rects, &kept, encoding.grid_tokens)?;
         std::fs::write(path, png).map_err(|e| Error::Other(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("overlay written to {}", path.display());
     }
-    let t = Instant::now();
-    let mut gen = vlm.start_answer_pruned(&ids, features, &keep, deep.as_ref(), a.positions, a.max_new)?;
-    let mut stream = TextStream::default();
-    let mut first_ms = None;
     let mut out = std::io::stdout();
-    while let Some(tok) = pollster::block_on(gen.next_token(&vlm.model))? {
-        if first_ms.is_none() {
-            first_ms = Some(ms(t));
-        }
-        let piece = stream.push(&vlm.tokenizer, tok)?;
+    while let Some(piece) = block_on(session.next_piece())? {
         print!("{piece}");
         out.flush().ok();
     }
-    let total_ms = ms(t);
     println!();
-    let n = gen.produced.len();
-    let prefill_ms = first_ms.unwrap_or(total_ms);
-    let per_tok = if n > 1 { (total_ms - prefill_ms) / (n - 1) as f64 } else { 0.0 };
+    let t = session.timings();
+    let per_tok = t.tokens_per_s.map_or(0.0, |s| 1e3 / s);
     eprintln!(
-        "backend {} | load {load_ms:.0} ms | preprocess {pre_ms:.1} ms | encode {} tiles {encode_ms:.1} ms | \
-         prompt {} tokens ({} of {n_vis} visual kept) | prefill+first token {prefill_ms:.1} ms | decode {per_tok:.2} ms/token \
-         ({:.1} tok/s) over {n} tokens | KV cache {} KiB",
+        "backend {} | load {load_ms:.0} ms | preprocess {:.1} ms | encode {} tiles {:.1} ms | \
+         prompt {} tokens ({} of {n_vis} visual kept) | prefill+first token {:.1} ms | decode {per_tok:.2} ms/token \
+         ({:.1} tok/s) over {} tokens | KV cache {} KiB",
         a.backend,
-        encoded.processed.num_tiles,
-        gen.prompt_len,
-        keep.len(),
-        if per_tok > 0.0 { 1e3 / per_tok } else { 0.0 },
-        gen.kv_cache_bytes() / 1024
+        t.preprocess_ms,
+        t.tiles,
+        t.encode_ms,
+        t.prompt_tokens,
+        t.kept_tokens,
+        t.first_token_ms.or(t.total_ms).unwrap_or(0.0),
+        t.tokens_per_s.unwrap_or(0.0),
+        t.tokens,
+        t.kv_cache_bytes.unwrap_or(0) / 1024
     );
     Ok(())
 }

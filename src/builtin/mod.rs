@@ -479,7 +479,7 @@ pub fn scene_image(scene: &Scene) -> RgbImage {
 pub fn greedy_answer(vlm: &crate::Vlm, scene: &Scene, question: &str, max_new_tokens: usize) -> Result<String> {
     let processed = vlm.preprocess(&scene_image(scene), None)?;
     let ids = vlm.prompt_ids(question, &processed)?;
-    let enc = vlm.encode(processed, 1, &[], |_, _| {});
+    let enc = pollster::block_on(vlm.encode(processed, &[]))?;
     vlm.answer_all(&ids, &enc, max_new_tokens)
 }
 

@@ -15,7 +15,6 @@ mod reports;
 pub use reports::*;
 
 use crate::generate::Generation;
-use crate::readback::read_floats;
 use crate::pipeline::EncodedImage;
 use crate::preprocess::RgbImage;
 use crate::prompt::TextStream;
@@ -75,6 +74,8 @@ pub struct Session {
     prepared: Option<Prepared>,
     ranked: Option<Ranked>,
     gen: Option<Generation>,
+    /// tiles per vision forward in `encode` (1: the page, which reports each tile)
+    chunk: usize,
     stream: TextStream,
     timings: Timings,
     t_ask: f64,
@@ -89,11 +90,17 @@ impl Session {
             prepared: None,
             ranked: None,
             gen: None,
+            chunk: 1,
             stream: TextStream::default(),
             timings: Timings::default(),
             t_ask: 0.0,
             t_first: 0.0,
         }
+    }
+
+    /// Tiles per vision forward in later encodes (at least 1; the CLI's `--chunk`).
+    pub fn set_chunk(&mut self, chunk: usize) {
+        self.chunk = chunk.max(1);
     }
 
     pub fn info(&self) -> ModelInfo {
@@ -180,7 +187,7 @@ impl Session {
         image: &[u8],
         question: &str,
         max_grid: u32,
-        mut go_on: impl FnMut(usize, usize) -> F,
+        go_on: impl FnMut(usize, usize) -> F,
     ) -> Result<Encoding> {
         self.gen = None;
         self.prepared = None;
@@ -194,19 +201,7 @@ impl Session {
         let ids = self.vlm.prompt_ids(question, &processed)?;
         let question_ids = self.vlm.tokenizer.question_ids(question)?;
         let t1 = (self.clock)();
-        let total = processed.num_tiles;
-        let mut parts = Vec::with_capacity(total);
-        for i in 0..total {
-            let part = self.vlm.model.encode(self.vlm.pixels(&processed, i..i + 1), &[]);
-            // Wait for the device (async readback of one value) so that progress and encode_ms
-            // follow the encoder's work rather than the queueing of it.
-            read_floats(part.features.clone().reshape([-1]).narrow(0, 0, 1)).await?;
-            parts.push(part);
-            if !go_on(i + 1, total).await && i + 1 < total {
-                return Err(Error::Interrupted(format!("the encode stopped after tile {} of {total}", i + 1)));
-            }
-        }
-        let encoded = self.vlm.assemble(processed, parts);
+        let encoded = self.vlm.encode_until(processed, self.chunk, &[], go_on).await?;
         let t2 = (self.clock)();
         self.prepared = Some(Prepared { encoded, ids, question_ids, preprocess_ms: t1 - t0, encode_ms: t2 - t1, norm: vec![] });
         Ok(self.encoding().expect("just prepared"))
@@ -271,7 +266,7 @@ impl Session {
         let method = params.build(method, &self.vlm.config)?;
         let mode = BudgetMode::parse(budget)?;
         self.ranked = None;
-        self.ensure_maps(&method);
+        self.ensure_maps(&method).await?;
         let prepared = self.prepared.as_ref().expect("checked above");
         let t0 = (self.clock)();
         let inputs = prepared.inputs(&self.vlm);
@@ -316,12 +311,18 @@ impl Session {
     /// VisionZip needs the vision encoder's attention maps of its layer: `encode` does not compute
     /// them (about 20 % more encoder time for every image), so the first VisionZip ranking of an
     /// image runs the encoder again with that layer's maps and keeps them.
-    fn ensure_maps(&mut self, method: &Method) {
-        let (Method::VisionZip { layer: Some(layer) }, Some(prepared)) = (method, self.prepared.as_mut()) else { return };
+    async fn ensure_maps(&mut self, method: &Method) -> Result<()> {
+        let (Method::VisionZip { layer: Some(layer) }, Some(prepared)) = (method, self.prepared.as_mut()) else {
+            return Ok(());
+        };
         if !prepared.encoded.tiles.attentions.iter().any(|(l, _)| l == layer) {
-            let again = self.vlm.encode(prepared.encoded.processed.clone(), 1, &[*layer], |_, _| {});
-            prepared.encoded.tiles.attentions.extend(again.tiles.attentions);
+            let layers = [*layer];
+            let again = self.vlm.encode_until(prepared.encoded.processed.clone(), self.chunk, &layers, |_, _| {
+                std::future::ready(true)
+            });
+            prepared.encoded.tiles.attentions.extend(again.await?.tiles.attentions);
         }
+        Ok(())
     }
 
     /// Ranks with another method (same image, question and budget mode as the current ranking)
@@ -331,7 +332,7 @@ impl Session {
         let ranked = self.ranked.as_ref().ok_or_else(|| usage("no ranking of this image yet: call rank first"))?;
         let mode = ranked.mode;
         let method = params.build(method, &self.vlm.config)?;
-        self.ensure_maps(&method);
+        self.ensure_maps(&method).await?;
         let prepared = self.prepared.as_ref().expect("a ranking implies an encoding");
         let ranked = self.ranked.as_ref().expect("checked above");
         let inputs = prepared.inputs(&self.vlm);
@@ -350,33 +351,54 @@ impl Session {
     /// tokens 0..L-1 (the seeds' behaviour) or keep each one's position in the full prompt.
     pub fn answer(&mut self, k: usize, max_new_tokens: usize, positions: Positions) -> Result<()> {
         self.gen = None;
-        self.stream = TextStream::default();
+        let keep = self.kept(k)?;
+        let ranked = self.ranked.as_ref().expect("kept checked the ranking");
+        let (deep, method, rank_ms) = (ranked.ranking.deep_drop.clone(), ranked.ranking.method.clone(), ranked.rank_ms);
+        self.start_answer(&keep, deep.as_ref(), max_new_tokens, positions)?;
+        self.timings.method = Some(method);
+        self.timings.rank_ms = Some(rank_ms);
+        Ok(())
+    }
+
+    /// Starts an answer that sees every visual token (no ranking needed): the unpruned model.
+    pub fn answer_unpruned(&mut self, max_new_tokens: usize, positions: Positions) -> Result<()> {
+        self.gen = None;
         let prepared = self.prepared.as_ref().ok_or_else(|| usage("no image is encoded yet: call encode first"))?;
+        let all: Vec<usize> = (0..prepared.encoded.token_rects.len()).collect();
+        self.start_answer(&all, None, max_new_tokens, positions)
+    }
+
+    /// The visual tokens (prompt order) that `answer(k)` keeps: the first `k` of the last ranking.
+    pub fn kept(&self, k: usize) -> Result<Vec<usize>> {
+        self.prepared.as_ref().ok_or_else(|| usage("no image is encoded yet: call encode first"))?;
         let ranked = self.ranked.as_ref().ok_or_else(|| usage("no ranking of this image yet: call rank first"))?;
         let n = ranked.ranking.order.len();
         if k == 0 || k > n {
             return Err(usage(format!("the budget must keep between 1 and {n} visual tokens, got {k}")));
         }
+        Ok(ranked.ranking.keep(k))
+    }
+
+    fn start_answer(
+        &mut self,
+        keep: &[usize],
+        deep: Option<&prune::DeepDrop>,
+        max_new_tokens: usize,
+        positions: Positions,
+    ) -> Result<()> {
+        self.stream = TextStream::default();
+        let prepared = self.prepared.as_ref().expect("the callers checked the encoding");
         self.t_ask = (self.clock)();
-        let keep = ranked.ranking.keep(k);
-        let gen = self.vlm.start_answer_pruned(
-            &prepared.ids,
-            prepared.encoded.features(),
-            &keep,
-            ranked.ranking.deep_drop.as_ref(),
-            positions,
-            max_new_tokens,
-        )?;
+        let gen =
+            self.vlm.start_answer_pruned(&prepared.ids, prepared.encoded.features(), keep, deep, positions, max_new_tokens)?;
         self.timings = Timings {
             tiles: prepared.encoded.processed.num_tiles,
             prompt_tokens: gen.prompt_len,
-            visual_tokens: n,
-            kept_tokens: k,
-            method: Some(ranked.ranking.method.clone()),
+            visual_tokens: prepared.encoded.token_rects.len(),
+            kept_tokens: keep.len(),
             positions: positions.name(),
             preprocess_ms: prepared.preprocess_ms,
             encode_ms: prepared.encode_ms,
-            rank_ms: Some(ranked.rank_ms),
             ..Timings::default()
         };
         self.gen = Some(gen);

@@ -14,7 +14,7 @@ pub(crate) fn exercise(rng: &mut Rng, vlm: &Vlm, img: &RgbImage, question: &str)
     let layers = vlm.config.vision_config.num_hidden_layers;
     let method = Method::by_name(Method::NAMES[rng.below(Method::NAMES.len())], rng.0.next_u64() % 4)?;
     let att = if matches!(method, Method::VisionZip { .. }) && layers > 0 { vec![layers - 1] } else { vec![] };
-    let encoded = vlm.encode(processed, 1 + rng.below(3), &att, |_, _| {});
+    let encoded = pollster::block_on(vlm.encode_until(processed, 1 + rng.below(3), &att, |_, _| std::future::ready(true)))?;
     let q_ids = vlm.tokenizer.question_ids(question)?;
     let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
     let mode = if rng.chance(2) { BudgetMode::PerTile } else { BudgetMode::Global };
