@@ -36,15 +36,25 @@ def main():
             self.connector = m.model.connector
 
         def forward(self, pixel_values):
-            mask = torch.ones(1, side, side, dtype=torch.bool)
-            h = self.vision(pixel_values=pixel_values, patch_attention_mask=mask).last_hidden_state
-            return self.connector(h)
+            # a full tile's position ids are 0..patches-1: HF's bucketize of them traces into a
+            # Gather on float indices that onnxruntime refuses (transformers 5.23, torch 2.15), so
+            # the embeddings are written out here; the check below compares with HF's own path
+            emb = self.vision.embeddings
+            x = emb.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
+            x = x + emb.position_embedding.weight.unsqueeze(0)
+            h = self.vision.encoder(inputs_embeds=x).last_hidden_state
+            return self.connector(self.vision.post_layernorm(h))
+
+    def hf_tile(pixel_values):
+        mask = torch.ones(1, side, side, dtype=torch.bool)
+        h = model.model.vision_model(pixel_values=pixel_values, patch_attention_mask=mask).last_hidden_state
+        return model.model.connector(h)
 
     tile = Tile(model).eval()
     px = torch.rand(1, 3, vc.image_size, vc.image_size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     t0 = time.perf_counter()
     with torch.inference_mode():
-        want = tile(px)
+        want = hf_tile(px)
     kw = dict(input_names=["pixel_values"], output_names=["features"], opset_version=18)
     try:
         # the TorchScript exporter: one self-contained file, plain ops onnxruntime-web runs
