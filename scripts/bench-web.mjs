@@ -60,7 +60,7 @@ const IMAGE = opt('--image', 'tests/fixtures/photo.png');
 const QUESTION = 'What colour is the cat?';
 const TIMEOUT = 3_600_000;
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
   '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
 function serve() {
   const server = http.createServer((req, res) => {
@@ -173,8 +173,11 @@ async function peerFigures(browser, base) {
   const page = await context.newPage();
   const size = JSON.parse(readFileSync(path.join(ROOT, MODEL, 'config.json'), 'utf8')).vision_config.image_size;
   const q = new URLSearchParams({ model: `/${path.relative(ROOT, path.resolve(PEER))}`, size: String(size), threads: String(THREADS), runs: String(RUNS) });
+  // a module the page cannot import (a wrong MIME type, a missing file) never sets __peer: say so
+  page.on('pageerror', (e) => console.error(`  [peer page error] ${e}`));
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`  [peer console] ${m.text()}`); });
   await page.goto(`${base}/scripts/bench-peer.html?${q}`);
-  await page.waitForFunction(() => window.__peer, null, { timeout: TIMEOUT, polling: 500 });
+  await page.waitForFunction(() => window.__peer, null, { timeout: 600_000, polling: 500 });
   const r = await page.evaluate(() => window.__peer);
   await context.close();
   if (r.error) throw new Error(`ONNX Runtime Web failed: ${r.error}`);
