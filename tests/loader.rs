@@ -537,3 +537,52 @@ fn a_reader_sees_the_same_damage_as_the_whole_file() {
 fn read_floats<const D: usize>(t: burn::tensor::Tensor<D>) -> Vec<f32> {
     pollster::block_on(zoo_prune_web::readback::read_floats(t)).unwrap()
 }
+
+#[test]
+fn a_file_of_another_layout_is_told_before_its_missing_tensors() {
+    // e.g. a text model's or an older export's names without the `model.` prefix: one sentence
+    // saying what the file is, not 72 missing tensors
+    let mut f = files();
+    f.safetensors = rewrite(&f.safetensors, |l| {
+        l.into_iter().map(|(n, d, s, b)| (n.trim_start_matches("model.").to_string(), d, s, b)).collect()
+    });
+    let e = load_err(&f);
+    assert!(e.contains("does not look like an Idefics3/SmolVLM checkpoint"), "{e}");
+    assert!(e.contains("none of the 58 tensors"), "{e}");
+    assert!(e.contains("its first tensors: connector.modality_projection.proj.weight"), "{e}");
+}
+
+#[test]
+fn a_tied_checkpoint_that_also_holds_lm_head_loads_it() {
+    // transformers may save lm_head.weight even when the embeddings are tied: the file loads,
+    // and the head is the file's (here zeros, so every logit is 0)
+    let mut f = files();
+    f.safetensors = rewrite(&f.safetensors, |mut l| {
+        let (_, d, s, b) = l.iter().find(|t| t.0 == "model.text_model.embed_tokens.weight").unwrap().clone();
+        l.push(("lm_head.weight".into(), d, s, vec![0; b.len()]));
+        l
+    });
+    let vlm = Vlm::load(&f, &device("flex")).unwrap();
+    let head = vlm.model.text.lm_head.as_ref().expect("the file's lm_head is loaded");
+    assert!(read_floats(head.full()).iter().all(|&v| v == 0.0));
+    let tied = Vlm::load(&files(), &device("flex")).unwrap();
+    assert!(tied.model.text.lm_head.is_none(), "without lm_head.weight the embeddings are the head");
+}
+
+#[test]
+fn saving_a_model_under_another_config_names_the_first_tensor_that_differs() {
+    use zoo_prune_web::model::tensors::model_tensors;
+    let vlm = Vlm::load(&files(), &device("flex")).unwrap();
+    let other = ModelFiles::from_dir(&fixtures().join("tiny_tiles")).unwrap();
+    let other = zoo_prune_web::Idefics3Config::from_json(&other.config).unwrap();
+    let e = model_tensors(&vlm.model, &other).err().expect("the shapes differ").to_string();
+    assert!(e.contains("`model.vision_model.") && e.contains("the model's tensor has shape"), "{e}");
+    let own = zoo_prune_web::Idefics3Config::from_json(&files().config).unwrap();
+    // under its own config every tensor of the file comes back, under the file's names
+    let mut saved: Vec<String> = model_tensors(&vlm.model, &own).unwrap().into_iter().map(|t| t.0).collect();
+    let bytes = files().safetensors;
+    let mut file: Vec<String> = SafeTensors::deserialize(&bytes).unwrap().names().into_iter().map(String::from).collect();
+    saved.sort();
+    file.sort();
+    assert_eq!(saved, file);
+}

@@ -299,90 +299,6 @@ pub fn sincos_2d(n: usize, d: usize, scale: f32) -> Vec<f32> {
     out
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().iter::<f32>().collect()
-}
-
-/// burn's [in, out] Linear weight as torch's [out, in].
-fn linear_out_in(w: Tensor<2>) -> (Vec<usize>, Vec<f32>) {
-    let [d_in, d_out] = w.dims();
-    let v = values(w);
-    let mut t = vec![0f32; v.len()];
-    for i in 0..d_in {
-        for o in 0..d_out {
-            t[o * d_in + i] = v[i * d_out + o];
-        }
-    }
-    (vec![d_out, d_in], t)
-}
-
-/// The model's tensors under their HF names and torch shapes (Linear weights [out, in], the patch
-/// embedding as the conv kernel [hidden, channels, p, p]): the inverse of [`Idefics3::load`]. The
-/// parameters are read back in the order of [`checkpoint_tensors`], which gives the names; a shape
-/// that disagrees with it is a bug here and panics with the name. Reads every parameter back from
-/// the device (natively synchronous).
-pub fn model_tensors(model: &Idefics3, c: &Idefics3Config) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut out: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
-    let lin = |out: &mut Vec<_>, l: &burn::nn::Linear| {
-        out.push(linear_out_in(l.weight.val()));
-        if let Some(b) = &l.bias {
-            let b = b.val();
-            out.push((b.dims().to_vec(), values(b)));
-        }
-    };
-    let vec1 = |out: &mut Vec<(Vec<usize>, Vec<f32>)>, t: Tensor<1>| out.push((t.dims().to_vec(), values(t)));
-    let vc = &c.vision_config;
-    let emb = &model.vision.embeddings;
-    let (_, conv) = linear_out_in(emb.patch_embedding.weight.val());
-    let (d, p) = (vc.hidden_size, vc.patch_size);
-    out.push((vec![d, vc.num_channels, p, p], conv));
-    vec1(&mut out, emb.patch_embedding.bias.as_ref().unwrap().val());
-    let pos = emb.position_embedding.val();
-    out.push((pos.dims().to_vec(), values(pos)));
-    for l in &model.vision.layers {
-        let a = &l.self_attn;
-        for proj in [&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj] {
-            lin(&mut out, proj);
-        }
-        for ln in [&l.layer_norm1, &l.layer_norm2] {
-            vec1(&mut out, ln.weight.val());
-            vec1(&mut out, ln.bias.val());
-        }
-        lin(&mut out, &l.mlp.fc1);
-        lin(&mut out, &l.mlp.fc2);
-    }
-    let pl = &model.vision.post_layernorm;
-    vec1(&mut out, pl.weight.val());
-    vec1(&mut out, pl.bias.val());
-    lin(&mut out, &model.connector.proj);
-    let t = &model.text;
-    let e = t.embed_tokens.full();
-    out.push((e.dims().to_vec(), values(e)));
-    for l in &t.layers {
-        vec1(&mut out, l.input_layernorm.weight.val());
-        vec1(&mut out, l.post_attention_layernorm.weight.val());
-        let a = &l.self_attn;
-        for proj in [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &l.mlp.gate_proj, &l.mlp.up_proj, &l.mlp.down_proj] {
-            lin(&mut out, proj);
-        }
-    }
-    vec1(&mut out, t.norm.weight.val());
-    if let Some(h) = &t.lm_head {
-        let h = h.full();
-        out.push((h.dims().to_vec(), values(h)));
-    }
-    let names = checkpoint_tensors(c);
-    assert_eq!(names.len(), out.len(), "the model has {} tensors, its config describes {}", out.len(), names.len());
-    names
-        .into_iter()
-        .zip(out)
-        .map(|((name, shape), (got, v))| {
-            assert_eq!(shape, got, "{name}: the model's tensor has shape {got:?}, the checkpoint table {shape:?}");
-            (name, shape, v)
-        })
-        .collect()
-}
-
 /// Writes an HF-layout model folder: config.json, model.safetensors (f32), tokenizer.json,
 /// preprocessor_config.json.
 #[cfg(not(target_family = "wasm"))]
@@ -391,7 +307,7 @@ pub fn write_model_dir(dir: &std::path::Path, sizes: &Sizes, model: &Idefics3) -
     std::fs::create_dir_all(dir).map_err(io)?;
     let config = sizes.config();
     std::fs::write(dir.join("config.json"), sizes.config_json()).map_err(io)?;
-    std::fs::write(dir.join("model.safetensors"), serialize_f32(&model_tensors(model, &config))).map_err(io)?;
+    std::fs::write(dir.join("model.safetensors"), serialize_f32(&crate::model::tensors::model_tensors(model, &config)?)).map_err(io)?;
     std::fs::write(dir.join("tokenizer.json"), tokenizer_json()).map_err(io)?;
     std::fs::write(dir.join("preprocessor_config.json"), preprocessor_json()).map_err(io)?;
     Ok(())

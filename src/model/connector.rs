@@ -5,12 +5,11 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use super::layers::load_linear;
+use super::walk::{Prefix, Visitor};
 use crate::config::Idefics3Config;
 use crate::error::Result;
-use crate::weights::WeightMap;
 
 #[derive(Module, Debug)]
 pub struct Connector {
@@ -33,20 +32,13 @@ pub fn pixel_shuffle(x: Tensor<3>, s: usize) -> Tensor<3> {
 }
 
 impl Connector {
-    pub fn load(w: &WeightMap, prefix: &str, cfg: &Idefics3Config, device: &Device) -> Result<Self> {
+    /// `{at}.modality_projection.proj`, a bias-free Linear [d_v * s^2 -> d_t].
+    pub fn walk<V: Visitor>(v: &mut V, at: &Prefix, cfg: &Idefics3Config, this: Option<&Self>) -> Result<Self> {
         let s = cfg.scale_factor;
         let d_in = cfg.vision_config.hidden_size * s * s;
-        Ok(Self {
-            proj: load_linear(
-                w,
-                &format!("{prefix}.modality_projection.proj"),
-                d_in,
-                cfg.text_config.hidden_size,
-                false,
-                device,
-            )?,
-            scale_factor: s,
-        })
+        let at = at.pp("modality_projection").pp("proj");
+        let proj = v.linear(&at, d_in, cfg.text_config.hidden_size, false, this.map(|c| &c.proj))?;
+        Ok(Self { proj, scale_factor: s })
     }
 
     /// Post-LN vision states [tiles, patches, d_v] -> LLM input embeddings [tiles, tokens, d_t].

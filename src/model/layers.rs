@@ -1,31 +1,12 @@
 //! Small building blocks shared by the vision encoder and the decoder, with HF semantics.
 
 use burn::module::{Module, Param};
-use burn::nn::Linear;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::module::layer_norm;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
+use super::walk::{Prefix, Visitor};
 use crate::error::Result;
-use crate::weights::WeightMap;
-
-/// `{prefix}.weight` ([out, in] in the file) and, if `bias`, `{prefix}.bias`.
-pub fn load_linear(
-    w: &WeightMap,
-    prefix: &str,
-    d_in: usize,
-    d_out: usize,
-    bias: bool,
-    device: &Device,
-) -> Result<Linear> {
-    let weight = w.linear_weight(&format!("{prefix}.weight"), d_in, d_out, device)?;
-    let bias = if bias {
-        Some(Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [d_out], device)?))
-    } else {
-        None
-    };
-    Ok(Linear { weight: Param::from_tensor(weight), bias })
-}
 
 /// torch.nn.LayerNorm over the last dimension (biased variance).
 #[derive(Module, Debug)]
@@ -37,10 +18,11 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub fn load(w: &WeightMap, prefix: &str, d: usize, eps: f64, device: &Device) -> Result<Self> {
+    /// `{at}.weight` and `{at}.bias`, [d] each.
+    pub fn walk<V: Visitor>(v: &mut V, at: &Prefix, d: usize, eps: f64, this: Option<&Self>) -> Result<Self> {
         Ok(Self {
-            weight: Param::from_tensor(w.tensor(&format!("{prefix}.weight"), [d], device)?),
-            bias: Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [d], device)?),
+            weight: v.tensor(&at.pp("weight"), [d], this.map(|s| &s.weight))?,
+            bias: v.tensor(&at.pp("bias"), [d], this.map(|s| &s.bias))?,
             eps,
         })
     }
@@ -60,8 +42,9 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub fn load(w: &WeightMap, name: &str, d: usize, eps: f64, device: &Device) -> Result<Self> {
-        Ok(Self { weight: Param::from_tensor(w.tensor(name, [d], device)?), eps })
+    /// `{at}.weight`, [d].
+    pub fn walk<V: Visitor>(v: &mut V, at: &Prefix, d: usize, eps: f64, this: Option<&Self>) -> Result<Self> {
+        Ok(Self { weight: v.tensor(&at.pp("weight"), [d], this.map(|s| &s.weight))?, eps })
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {

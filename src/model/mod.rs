@@ -7,6 +7,7 @@ pub mod tensors;
 pub mod text;
 pub mod vision;
 pub mod vocab;
+pub mod walk;
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -65,41 +66,51 @@ impl Idefics3 {
     /// `opts.max_tensor_bytes` the vocabulary matrices are split (see [`vocab`]); whether every
     /// other tensor fits is the caller's check, before the weights are read (`LoadOptions::check_fit`).
     pub fn load_from(config: &Idefics3Config, w: WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
-        Self::check_prefix(&w)?;
-        w.check(&tensors::checkpoint_tensors(config))?;
+        let expected = tensors::checkpoint_tensors(config);
+        Self::check_kind(&w, &expected)?;
+        w.check(&expected)?;
         let model = Self::from_weights(config, &w, device, opts)?;
         w.finish()?;
         Ok(model)
     }
 
-    /// A file that holds none of the text model's tensors is not an Idefics3 checkpoint: say so
-    /// before listing what it lacks.
-    fn check_prefix(w: &WeightMap) -> Result<()> {
-        let has_model_prefix = w.contains("model.text_model.embed_tokens.weight");
-        if !has_model_prefix && !w.contains("model.text_model.norm.weight") {
-            let names = w.names();
-            let shown: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
-            return Err(Error::Checkpoint(format!(
-                "missing tensor `model.text_model.embed_tokens.weight`: this does not look like an \
-                 Idefics3/SmolVLM checkpoint (its first tensors: {})",
-                shown.join(", ")
-            )));
+    /// A file that holds none of the tensors the config describes is not an Idefics3 checkpoint
+    /// (or not of this layout): say so before listing all it lacks.
+    fn check_kind(w: &WeightMap, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        if expected.iter().any(|(name, _)| w.contains(name)) {
+            return Ok(());
         }
-        Ok(())
+        let names = w.names();
+        let shown: Vec<&str> = names.iter().take(5).map(|s| s.as_str()).collect();
+        Err(Error::Checkpoint(format!(
+            "this does not look like an Idefics3/SmolVLM checkpoint: it holds none of the {} tensors \
+             config.json describes (`{}`, …); its first tensors: {}",
+            expected.len(),
+            expected.first().map_or("", |(n, _)| n.as_str()),
+            shown.join(", ")
+        )))
     }
 
     fn from_weights(config: &Idefics3Config, w: &WeightMap, device: &Device, opts: &LoadOptions) -> Result<Self> {
-        Self::check_prefix(w)?;
+        let mut load = walk::Load { weights: w, device, max_tensor_bytes: opts.max_tensor_bytes };
+        Self::walk(&mut load, config, None)
+    }
+
+    /// The one description of the checkpoint's tensors ([`walk`]): `model.vision_model`,
+    /// `model.connector`, `model.text_model` and `lm_head`.
+    pub fn walk<V: walk::Visitor>(v: &mut V, config: &Idefics3Config, this: Option<&Self>) -> Result<Self> {
+        let root = walk::Prefix::root();
+        let model = root.pp("model");
         Ok(Self {
-            vision: VisionTransformer::load(w, "model.vision_model", &config.vision_config, device)?,
-            connector: Connector::load(w, "model.connector", config, device)?,
-            text: TextModel::load(
-                w,
-                "model.text_model",
+            vision: VisionTransformer::walk(v, &model.pp("vision_model"), &config.vision_config, this.map(|s| &s.vision))?,
+            connector: Connector::walk(v, &model.pp("connector"), config, this.map(|s| &s.connector))?,
+            text: TextModel::walk(
+                v,
+                &model.pp("text_model"),
+                &root.pp("lm_head"),
                 &config.text_config,
                 config.tied_embeddings(),
-                opts.max_tensor_bytes,
-                device,
+                this.map(|s| &s.text),
             )?,
         })
     }

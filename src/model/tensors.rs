@@ -1,75 +1,149 @@
-//! The checkpoint's tensor names, written once: HF transformers' names and torch shapes for an
-//! Idefics3 config (tests/loader.rs checks the list against transformers' save_pretrained). The
-//! loader checks a file against it before reading anything (every missing or mis-shaped tensor is
-//! named at once), random checkpoints are written from it, and the built-in model's save takes its
-//! names from it.
+//! The checkpoint's tensors as lists: the HF names and torch shapes a config describes (the
+//! loader checks a file against it before reading anything, every missing or mis-shaped tensor
+//! named at once; random checkpoints are written from it; tests/loader.rs checks it against
+//! transformers' save_pretrained), and a model's values under those names (the built-in model's
+//! save). Both walk the modules' one description of their tensors ([`super::walk`]).
 
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::vocab::VocabMatrix;
+use super::walk::{Prefix, Visitor};
+use super::Idefics3;
 use crate::config::Idefics3Config;
+use crate::error::{Error, Result};
 
 /// Every tensor an Idefics3 checkpoint of this config holds: its HF name and torch shape, in the
 /// order the loader reads them.
 pub fn checkpoint_tensors(c: &Idefics3Config) -> Vec<(String, Vec<usize>)> {
-    let v = &c.vision_config;
-    let t = &c.text_config;
-    let mut out: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut add = |n: String, s: Vec<usize>| out.push((n, s));
-    let (dv, p) = (v.hidden_size, v.patch_size);
-    let vp = "model.vision_model";
-    add(format!("{vp}.embeddings.patch_embedding.weight"), vec![dv, v.num_channels, p, p]);
-    add(format!("{vp}.embeddings.patch_embedding.bias"), vec![dv]);
-    add(format!("{vp}.embeddings.position_embedding.weight"), vec![v.num_patches(), dv]);
-    for i in 0..v.num_hidden_layers {
-        let l = format!("{vp}.encoder.layers.{i}");
-        for n in ["q_proj", "k_proj", "v_proj", "out_proj"] {
-            add(format!("{l}.self_attn.{n}.weight"), vec![dv, dv]);
-            add(format!("{l}.self_attn.{n}.bias"), vec![dv]);
-        }
-        for n in ["layer_norm1", "layer_norm2"] {
-            add(format!("{l}.{n}.weight"), vec![dv]);
-            add(format!("{l}.{n}.bias"), vec![dv]);
-        }
-        add(format!("{l}.mlp.fc1.weight"), vec![v.intermediate_size, dv]);
-        add(format!("{l}.mlp.fc1.bias"), vec![v.intermediate_size]);
-        add(format!("{l}.mlp.fc2.weight"), vec![dv, v.intermediate_size]);
-        add(format!("{l}.mlp.fc2.bias"), vec![dv]);
-    }
-    add(format!("{vp}.post_layernorm.weight"), vec![dv]);
-    add(format!("{vp}.post_layernorm.bias"), vec![dv]);
-    let s2 = c.scale_factor * c.scale_factor;
-    add("model.connector.modality_projection.proj.weight".into(), vec![t.hidden_size, dv * s2]);
-    let (d, hd) = (t.hidden_size, t.head_dim());
-    let tp = "model.text_model";
-    add(format!("{tp}.embed_tokens.weight"), vec![t.vocab_size, d]);
-    for i in 0..t.num_hidden_layers {
-        let l = format!("{tp}.layers.{i}");
-        add(format!("{l}.input_layernorm.weight"), vec![d]);
-        add(format!("{l}.post_attention_layernorm.weight"), vec![d]);
-        let (q, kv) = (t.num_attention_heads * hd, t.num_kv_heads() * hd);
-        for (n, out, inp, bias) in [
-            ("self_attn.q_proj", q, d, t.attention_bias),
-            ("self_attn.k_proj", kv, d, t.attention_bias),
-            ("self_attn.v_proj", kv, d, t.attention_bias),
-            ("self_attn.o_proj", d, q, t.attention_bias),
-            ("mlp.gate_proj", t.intermediate_size, d, t.mlp_bias),
-            ("mlp.up_proj", t.intermediate_size, d, t.mlp_bias),
-            ("mlp.down_proj", d, t.intermediate_size, t.mlp_bias),
-        ] {
-            add(format!("{l}.{n}.weight"), vec![out, inp]);
-            if bias {
-                add(format!("{l}.{n}.bias"), vec![out]);
-            }
-        }
-    }
-    add(format!("{tp}.norm.weight"), vec![d]);
-    if !c.tied_embeddings() {
-        add("lm_head.weight".into(), vec![t.vocab_size, d]);
-    }
-    out
+    describe(c).tensors
 }
 
-/// The vocabulary matrices, which the loader can split into blocks of rows (`vocab`).
-fn splittable(name: &str) -> bool {
-    name == "model.text_model.embed_tokens.weight" || name == "lm_head.weight"
+fn describe(c: &Idefics3Config) -> Describe {
+    let mut d = Describe { device: Device::flex(), tensors: Vec::new(), vocab: Vec::new() };
+    Idefics3::walk(&mut d, c, None).expect("describing a config reads nothing and cannot fail");
+    d
+}
+
+/// The model's tensors under their HF names and torch shapes (Linear weights [out, in], the patch
+/// embedding as the conv kernel [hidden, channels, p, p]), in [`checkpoint_tensors`]' order: the
+/// inverse of the load. Reads every parameter back from its device (natively synchronous).
+pub fn model_tensors(model: &Idefics3, c: &Idefics3Config) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let mut s = Save { tensors: Vec::new() };
+    Idefics3::walk(&mut s, c, Some(model))?;
+    Ok(s.tensors)
+}
+
+/// Lists names and shapes; builds the modules from empty placeholders (nothing allocated).
+struct Describe {
+    device: Device,
+    tensors: Vec<(String, Vec<usize>)>,
+    /// The vocabulary matrices, which the loader can split into blocks of rows ([`super::vocab`]).
+    vocab: Vec<String>,
+}
+
+impl Describe {
+    fn empty<const D: usize>(&self) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(Vec::<f32>::new(), [0; D]), &self.device)
+    }
+
+    fn linear_of(&mut self, at: &Prefix, weight: Vec<usize>, d_out: usize, bias: bool) -> Linear {
+        self.tensors.push((at.pp("weight").to_string(), weight));
+        let bias = bias.then(|| {
+            self.tensors.push((at.pp("bias").to_string(), vec![d_out]));
+            Param::from_tensor(self.empty())
+        });
+        Linear { weight: Param::from_tensor(self.empty()), bias }
+    }
+}
+
+impl Visitor for Describe {
+    fn linear(&mut self, at: &Prefix, d_in: usize, d_out: usize, bias: bool, _: Option<&Linear>) -> Result<Linear> {
+        Ok(self.linear_of(at, vec![d_out, d_in], d_out, bias))
+    }
+
+    fn patch_conv(&mut self, at: &Prefix, d_out: usize, ch: usize, p: usize, _: Option<&Linear>) -> Result<Linear> {
+        Ok(self.linear_of(at, vec![d_out, ch, p, p], d_out, true))
+    }
+
+    fn tensor<const D: usize>(&mut self, name: &Prefix, shape: [usize; D], _: Option<&Param<Tensor<D>>>) -> Result<Param<Tensor<D>>> {
+        self.tensors.push((name.to_string(), shape.to_vec()));
+        Ok(Param::from_tensor(self.empty()))
+    }
+
+    fn vocab(&mut self, name: &Prefix, rows: usize, cols: usize, _: Option<&VocabMatrix>) -> Result<VocabMatrix> {
+        self.tensors.push((name.to_string(), vec![rows, cols]));
+        self.vocab.push(name.to_string());
+        Ok(VocabMatrix { blocks: vec![Param::from_tensor(self.empty())] })
+    }
+}
+
+/// Reads a model's values back in the file's layout; gives the model's own tensors back.
+struct Save {
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+fn given<'t, T>(name: &Prefix, have: Option<&'t T>) -> Result<&'t T> {
+    have.ok_or_else(|| Error::Other(format!("saving `{name}`: no model given")))
+}
+
+impl Save {
+    /// `t` under `name`, which the walk says has `shape` (a model whose tensor differs is an
+    /// error); `file`: a burn Linear weight [in, out], stored transposed with this torch shape.
+    fn put<const D: usize>(&mut self, name: &Prefix, shape: Vec<usize>, t: Tensor<D>, file: Option<Vec<usize>>) -> Result<()> {
+        if t.dims().to_vec() != shape {
+            return Err(Error::Other(format!(
+                "`{name}`: the model's tensor has shape {:?}, its config says {shape:?}",
+                t.dims()
+            )));
+        }
+        let v = values(t);
+        let (shape, v) = match file {
+            Some(file_shape) => (file_shape, crate::cpu::convert::transpose(&v, shape[0], shape[1])),
+            None => (shape, v),
+        };
+        self.tensors.push((name.to_string(), shape, v));
+        Ok(())
+    }
+
+    fn linear_of(&mut self, at: &Prefix, d_in: usize, d_out: usize, file: Vec<usize>, bias: bool, have: Option<&Linear>) -> Result<Linear> {
+        let l = given(at, have)?;
+        if l.bias.is_some() != bias {
+            return Err(Error::Other(format!("`{at}`: the model's Linear and its config disagree on a bias")));
+        }
+        self.put(&at.pp("weight"), vec![d_in, d_out], l.weight.val(), Some(file))?;
+        if let Some(b) = &l.bias {
+            self.put(&at.pp("bias"), vec![d_out], b.val(), None)?;
+        }
+        Ok(l.clone())
+    }
+}
+
+impl Visitor for Save {
+    fn linear(&mut self, at: &Prefix, d_in: usize, d_out: usize, bias: bool, have: Option<&Linear>) -> Result<Linear> {
+        self.linear_of(at, d_in, d_out, vec![d_out, d_in], bias, have)
+    }
+
+    fn patch_conv(&mut self, at: &Prefix, d_out: usize, ch: usize, p: usize, have: Option<&Linear>) -> Result<Linear> {
+        self.linear_of(at, ch * p * p, d_out, vec![d_out, ch, p, p], true, have)
+    }
+
+    fn tensor<const D: usize>(&mut self, name: &Prefix, shape: [usize; D], have: Option<&Param<Tensor<D>>>) -> Result<Param<Tensor<D>>> {
+        let t = given(name, have)?;
+        self.put(name, shape.to_vec(), t.val(), None)?;
+        Ok(t.clone())
+    }
+
+    fn vocab(&mut self, name: &Prefix, rows: usize, cols: usize, have: Option<&VocabMatrix>) -> Result<VocabMatrix> {
+        let m = given(name, have)?;
+        self.put(name, vec![rows, cols], m.full(), None)?;
+        Ok(m.clone())
+    }
 }
 
 fn size(bytes: u64) -> String {
@@ -93,12 +167,13 @@ pub struct Split {
 /// get split (the vocabulary matrices), or an error naming the first tensor that cannot be.
 pub fn device_fit(c: &Idefics3Config, max_bytes: u64) -> crate::error::Result<Vec<Split>> {
     let mut splits = Vec::new();
-    for (name, shape) in checkpoint_tensors(c) {
+    let Describe { tensors, vocab, .. } = describe(c);
+    for (name, shape) in tensors {
         let bytes = shape.iter().map(|&d| d as u64).product::<u64>() * 4;
         if bytes <= max_bytes {
             continue;
         }
-        if !splittable(&name) {
+        if !vocab.contains(&name) {
             return Err(crate::error::Error::Device(format!(
                 "`{name}` ({shape:?}, {} in f32) is larger than this device's largest buffer \
                  ({}: min(maxStorageBufferBindingSize, maxBufferSize)); this model cannot run \

@@ -15,11 +15,11 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::layers::{load_linear, RmsNorm};
+use super::layers::RmsNorm;
 use super::vocab::VocabMatrix;
+use super::walk::{Prefix, Visitor};
 use crate::config::TextConfig;
 use crate::error::Result;
-use crate::weights::WeightMap;
 
 #[derive(Module, Debug)]
 pub struct TextAttention {
@@ -423,58 +423,62 @@ impl TextMlp {
     }
 }
 
+impl DecoderLayer {
+    /// `{at}.input_layernorm`, `{at}.post_attention_layernorm`, `{at}.self_attn.{q,k,v,o}_proj`,
+    /// `{at}.mlp.{gate,up,down}_proj` (biases as the config says).
+    fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &TextConfig, this: Option<&Self>) -> Result<Self> {
+        let (d, eps, i) = (c.hidden_size, c.rms_norm_eps, c.intermediate_size);
+        let (h, kvh, hd, ab) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim(), c.attention_bias);
+        // in the order of HF's state dict (random checkpoints draw their values in this order)
+        let input_layernorm = RmsNorm::walk(v, &at.pp("input_layernorm"), d, eps, this.map(|s| &s.input_layernorm))?;
+        let post_attention_layernorm =
+            RmsNorm::walk(v, &at.pp("post_attention_layernorm"), d, eps, this.map(|s| &s.post_attention_layernorm))?;
+        let (a, attn) = (at.pp("self_attn"), this.map(|s| &s.self_attn));
+        let self_attn = TextAttention {
+            q_proj: v.linear(&a.pp("q_proj"), d, h * hd, ab, attn.map(|s| &s.q_proj))?,
+            k_proj: v.linear(&a.pp("k_proj"), d, kvh * hd, ab, attn.map(|s| &s.k_proj))?,
+            v_proj: v.linear(&a.pp("v_proj"), d, kvh * hd, ab, attn.map(|s| &s.v_proj))?,
+            o_proj: v.linear(&a.pp("o_proj"), h * hd, d, ab, attn.map(|s| &s.o_proj))?,
+            heads: h,
+            kv_heads: kvh,
+            head_dim: hd,
+        };
+        let (m, mlp) = (at.pp("mlp"), this.map(|s| &s.mlp));
+        let mlp = TextMlp {
+            gate_proj: v.linear(&m.pp("gate_proj"), d, i, c.mlp_bias, mlp.map(|s| &s.gate_proj))?,
+            up_proj: v.linear(&m.pp("up_proj"), d, i, c.mlp_bias, mlp.map(|s| &s.up_proj))?,
+            down_proj: v.linear(&m.pp("down_proj"), i, d, c.mlp_bias, mlp.map(|s| &s.down_proj))?,
+        };
+        Ok(Self { input_layernorm, self_attn, post_attention_layernorm, mlp })
+    }
+}
+
 impl TextModel {
-    pub fn load(
-        w: &WeightMap,
-        prefix: &str,
+    /// `{at}.embed_tokens.weight` [vocab, d], `{at}.layers.{i}`, `{at}.norm.weight`, and
+    /// `{lm_head}.weight` [vocab, d] unless the embeddings are `tied` (then only if the file has it).
+    pub fn walk<V: Visitor>(
+        v: &mut V,
+        at: &Prefix,
+        lm_head: &Prefix,
         c: &TextConfig,
         tied: bool,
-        max_tensor_bytes: Option<u64>,
-        device: &Device,
+        this: Option<&Self>,
     ) -> Result<Self> {
         let (d, eps) = (c.hidden_size, c.rms_norm_eps);
-        let (h, kvh, hd) = (c.num_attention_heads, c.num_kv_heads(), c.head_dim());
-        let ab = c.attention_bias;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for i in 0..c.num_hidden_layers {
-            let p = format!("{prefix}.layers.{i}");
-            let lin = |name: &str, din, dout, bias| load_linear(w, &format!("{p}.{name}"), din, dout, bias, device);
-            layers.push(DecoderLayer {
-                input_layernorm: RmsNorm::load(w, &format!("{p}.input_layernorm.weight"), d, eps, device)?,
-                self_attn: TextAttention {
-                    q_proj: lin("self_attn.q_proj", d, h * hd, ab)?,
-                    k_proj: lin("self_attn.k_proj", d, kvh * hd, ab)?,
-                    v_proj: lin("self_attn.v_proj", d, kvh * hd, ab)?,
-                    o_proj: lin("self_attn.o_proj", h * hd, d, ab)?,
-                    heads: h,
-                    kv_heads: kvh,
-                    head_dim: hd,
-                },
-                post_attention_layernorm: RmsNorm::load(
-                    w,
-                    &format!("{p}.post_attention_layernorm.weight"),
-                    d,
-                    eps,
-                    device,
-                )?,
-                mlp: TextMlp {
-                    gate_proj: lin("mlp.gate_proj", d, c.intermediate_size, c.mlp_bias)?,
-                    up_proj: lin("mlp.up_proj", d, c.intermediate_size, c.mlp_bias)?,
-                    down_proj: lin("mlp.down_proj", c.intermediate_size, d, c.mlp_bias)?,
-                },
-            });
-        }
-        let vocab = |name: &str| VocabMatrix::load(w, name, c.vocab_size, d, max_tensor_bytes, device);
-        let embed_tokens = vocab(&format!("{prefix}.embed_tokens.weight"))?;
-        let lm_head = if tied && !w.contains("lm_head.weight") { None } else { Some(vocab("lm_head.weight")?) };
-        Ok(Self {
-            embed_tokens,
-            layers,
-            norm: RmsNorm::load(w, &format!("{prefix}.norm.weight"), d, eps, device)?,
-            lm_head,
-            rope_theta: c.rope_theta(),
-            head_dim: hd,
-        })
+        let embed_tokens =
+            v.vocab(&at.pp("embed_tokens").pp("weight"), c.vocab_size, d, this.map(|s| &s.embed_tokens))?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| DecoderLayer::walk(v, &at.pp("layers").pp(i), c, this.map(|s| &s.layers[i])))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::walk(v, &at.pp("norm"), d, eps, this.map(|s| &s.norm))?;
+        let lm = lm_head.pp("weight");
+        let lm_head = match this {
+            _ if !tied => Some(v.vocab(&lm, c.vocab_size, d, this.and_then(|s| s.lm_head.as_ref()))?),
+            Some(s) => s.lm_head.as_ref().map(|h| v.vocab(&lm, c.vocab_size, d, Some(h))).transpose()?,
+            None if v.holds(&lm) => Some(v.vocab(&lm, c.vocab_size, d, None)?),
+            None => None,
+        };
+        Ok(Self { embed_tokens, layers, norm, lm_head, rope_theta: c.rope_theta(), head_dim: c.head_dim() })
     }
 
     pub fn new_cache(&self) -> KvCache {

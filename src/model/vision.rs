@@ -10,12 +10,12 @@ use burn::nn::Linear;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use super::layers::{gelu_tanh, load_linear, LayerNorm};
+use super::layers::{gelu_tanh, LayerNorm};
+use super::walk::{Prefix, Visitor};
 use crate::config::VisionConfig;
 use crate::error::Result;
-use crate::weights::WeightMap;
 
 #[derive(Module, Debug)]
 pub struct VisionEmbeddings {
@@ -74,30 +74,17 @@ pub struct VisionOutput {
 }
 
 impl VisionEmbeddings {
-    fn load(w: &WeightMap, prefix: &str, c: &VisionConfig, device: &Device) -> Result<Self> {
+    /// `{at}.patch_embedding` (a conv [d, channels, p, p] with bias) and
+    /// `{at}.position_embedding.weight` [patches, d].
+    fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &VisionConfig, this: Option<&Self>) -> Result<Self> {
         let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
-        // [hidden, c, p, p] in the file; flatten the kernel to (c, ky, kx) and transpose.
-        let name = format!("{prefix}.patch_embedding.weight");
-        let conv = w.f32_values(&name, &[d, ch, p, p])?;
-        let k = ch * p * p;
-        let mut t = vec![0f32; conv.len()];
-        for o in 0..d {
-            for i in 0..k {
-                t[i * d + o] = conv[o * k + i];
-            }
-        }
-        let weight = Tensor::from_data(burn::tensor::TensorData::new(t, [k, d]), device);
-        let bias = w.tensor(&format!("{prefix}.patch_embedding.bias"), [d], device)?;
         Ok(Self {
-            patch_embedding: Linear {
-                weight: Param::from_tensor(weight),
-                bias: Some(Param::from_tensor(bias)),
-            },
-            position_embedding: Param::from_tensor(w.tensor(
-                &format!("{prefix}.position_embedding.weight"),
+            patch_embedding: v.patch_conv(&at.pp("patch_embedding"), d, ch, p, this.map(|s| &s.patch_embedding))?,
+            position_embedding: v.tensor(
+                &at.pp("position_embedding").pp("weight"),
                 [c.num_patches(), d],
-                device,
-            )?),
+                this.map(|s| &s.position_embedding),
+            )?,
             patch: p,
             channels: ch,
         })
@@ -118,13 +105,14 @@ impl VisionEmbeddings {
 }
 
 impl VisionAttention {
-    fn load(w: &WeightMap, prefix: &str, c: &VisionConfig, device: &Device) -> Result<Self> {
+    /// `{at}.{q,k,v,out}_proj`, Linear [d -> d] with biases.
+    fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &VisionConfig, this: Option<&Self>) -> Result<Self> {
         let d = c.hidden_size;
         Ok(Self {
-            q_proj: load_linear(w, &format!("{prefix}.q_proj"), d, d, true, device)?,
-            k_proj: load_linear(w, &format!("{prefix}.k_proj"), d, d, true, device)?,
-            v_proj: load_linear(w, &format!("{prefix}.v_proj"), d, d, true, device)?,
-            out_proj: load_linear(w, &format!("{prefix}.out_proj"), d, d, true, device)?,
+            q_proj: v.linear(&at.pp("q_proj"), d, d, true, this.map(|s| &s.q_proj))?,
+            k_proj: v.linear(&at.pp("k_proj"), d, d, true, this.map(|s| &s.k_proj))?,
+            v_proj: v.linear(&at.pp("v_proj"), d, d, true, this.map(|s| &s.v_proj))?,
+            out_proj: v.linear(&at.pp("out_proj"), d, d, true, this.map(|s| &s.out_proj))?,
             heads: c.num_attention_heads,
         })
     }
@@ -157,6 +145,16 @@ impl VisionAttention {
 }
 
 impl VisionMlp {
+    /// `{at}.fc1` [d -> intermediate] and `{at}.fc2` [intermediate -> d], with biases.
+    fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &VisionConfig, this: Option<&Self>) -> Result<Self> {
+        let (d, i) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            fc1: v.linear(&at.pp("fc1"), d, i, true, this.map(|s| &s.fc1))?,
+            fc2: v.linear(&at.pp("fc2"), i, d, true, this.map(|s| &s.fc2))?,
+            tanh_gelu: c.hidden_act == "gelu_pytorch_tanh",
+        })
+    }
+
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.fc1.forward(x);
         let h = if self.tanh_gelu { gelu_tanh(h) } else { gelu(h) };
@@ -165,6 +163,16 @@ impl VisionMlp {
 }
 
 impl VisionLayer {
+    fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &VisionConfig, this: Option<&Self>) -> Result<Self> {
+        let (d, eps) = (c.hidden_size, c.layer_norm_eps);
+        // in the order of HF's state dict (random checkpoints draw their values in this order)
+        let self_attn = VisionAttention::walk(v, &at.pp("self_attn"), c, this.map(|s| &s.self_attn))?;
+        let layer_norm1 = LayerNorm::walk(v, &at.pp("layer_norm1"), d, eps, this.map(|s| &s.layer_norm1))?;
+        let layer_norm2 = LayerNorm::walk(v, &at.pp("layer_norm2"), d, eps, this.map(|s| &s.layer_norm2))?;
+        let mlp = VisionMlp::walk(v, &at.pp("mlp"), c, this.map(|s| &s.mlp))?;
+        Ok(Self { layer_norm1, self_attn, layer_norm2, mlp })
+    }
+
     /// Returns (output, the residual after attention, attention probabilities if asked).
     pub fn forward(&self, x: Tensor<3>, want_probs: bool) -> (Tensor<3>, Tensor<3>, Option<Tensor<3>>) {
         let (a, probs) = self.self_attn.forward(self.layer_norm1.forward(x.clone()), want_probs);
@@ -183,24 +191,14 @@ impl VisionLayer {
 }
 
 impl VisionTransformer {
-    pub fn load(w: &WeightMap, prefix: &str, c: &VisionConfig, device: &Device) -> Result<Self> {
-        let (d, eps) = (c.hidden_size, c.layer_norm_eps);
-        let embeddings = VisionEmbeddings::load(w, &format!("{prefix}.embeddings"), c, device)?;
-        let mut layers = Vec::with_capacity(c.num_hidden_layers);
-        for i in 0..c.num_hidden_layers {
-            let p = format!("{prefix}.encoder.layers.{i}");
-            layers.push(VisionLayer {
-                layer_norm1: LayerNorm::load(w, &format!("{p}.layer_norm1"), d, eps, device)?,
-                self_attn: VisionAttention::load(w, &format!("{p}.self_attn"), c, device)?,
-                layer_norm2: LayerNorm::load(w, &format!("{p}.layer_norm2"), d, eps, device)?,
-                mlp: VisionMlp {
-                    fc1: load_linear(w, &format!("{p}.mlp.fc1"), d, c.intermediate_size, true, device)?,
-                    fc2: load_linear(w, &format!("{p}.mlp.fc2"), c.intermediate_size, d, true, device)?,
-                    tanh_gelu: c.hidden_act == "gelu_pytorch_tanh",
-                },
-            });
-        }
-        let post_layernorm = LayerNorm::load(w, &format!("{prefix}.post_layernorm"), d, eps, device)?;
+    /// `{at}.embeddings`, `{at}.encoder.layers.{i}`, `{at}.post_layernorm`.
+    pub fn walk<V: Visitor>(v: &mut V, at: &Prefix, c: &VisionConfig, this: Option<&Self>) -> Result<Self> {
+        let embeddings = VisionEmbeddings::walk(v, &at.pp("embeddings"), c, this.map(|s| &s.embeddings))?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| VisionLayer::walk(v, &at.pp("encoder.layers").pp(i), c, this.map(|s| &s.layers[i])))
+            .collect::<Result<Vec<_>>>()?;
+        let post_layernorm =
+            LayerNorm::walk(v, &at.pp("post_layernorm"), c.hidden_size, c.layer_norm_eps, this.map(|s| &s.post_layernorm))?;
         Ok(Self { embeddings, layers, post_layernorm })
     }
 
