@@ -12,11 +12,16 @@ use crate::prune::{MethodParams, Positions};
 use crate::session::Session;
 use crate::{Error, LoadOptions, ModelFiles, Vlm};
 
-#[wasm_bindgen]
-extern "C" {
-    /// `performance.now()`: exists on the page and in Workers.
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn perf_now() -> f64;
+thread_local! {
+    /// The global scope's `performance` (the page's window or a Worker's scope: both have one).
+    static PERFORMANCE: web_sys::Performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .expect("the global scope has `performance`")
+        .unchecked_into();
+}
+
+/// `performance.now()`: milliseconds since the page or Worker started.
+fn perf_now() -> f64 {
+    PERFORMANCE.with(|p| p.now())
 }
 
 /// The message of the last Rust panic. With `panic = "abort"` a panic traps the wasm instance;

@@ -50,57 +50,59 @@ of the accuracy: rank correlation with the feature norm and rms(1/sigma) on each
         let mut names: Vec<String> = Method::NAMES.iter().map(|s| s.to_string()).collect();
         let mut seed = 0u64;
         let mut positions = vec![Positions::Renumber];
-        let mut svg = None;
-        let mut json = None;
-        let mut samples = None;
-        let mut eval_scenes = None;
+        let mut svg: Option<PathBuf> = None;
+        let mut json: Option<PathBuf> = None;
+        let mut samples: Option<PathBuf> = None;
+        let mut eval_scenes: Option<PathBuf> = None;
         let mut study: Option<Vec<String>> = None;
-        let args: Vec<String> = std::env::args().skip(1).collect();
         let bad = |m: String| Error::Other(format!("{m}\nusage: {USAGE}"));
-        let mut i = 0;
-        while i < args.len() {
-            let key = args[i].as_str();
-            if key == "--help" || key == "-h" {
-                println!("usage: {USAGE}");
-                return Ok(());
-            }
-            let val = args.get(i + 1).ok_or_else(|| bad(format!("{key} needs a value")))?.clone();
-            match key {
-                "--model" => model = PathBuf::from(val),
-                "--n" => n = val.parse().map_err(|_| bad(format!("--n: not a count: {val}")))?,
-                "--split" => {
-                    split = match val.as_str() {
-                        "test" => Split::Test,
-                        "validation" => Split::Validation,
-                        o => return Err(bad(format!("--split: test or validation, not {o}"))),
+        let mut parse = || -> std::result::Result<(), lexopt::Error> {
+            use lexopt::prelude::*;
+            let mut p = lexopt::Parser::from_env();
+            let list = |v: String| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => {
+                        println!("usage: {USAGE}");
+                        std::process::exit(0);
                     }
-                }
-                "--ratios" => {
-                    ratios = val
-                        .split(',')
-                        .map(|r| match r.trim().parse::<f64>() {
-                            Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
-                            _ => Err(bad(format!("--ratios: {r:?} is not a ratio in (0, 1]"))),
-                        })
-                        .collect::<Result<_>>()?
-                }
-                "--methods" => names = val.split(',').map(|s| s.trim().to_string()).collect(),
-                "--positions" => {
-                    positions = match val.as_str() {
-                        "both" => vec![Positions::Renumber, Positions::Keep],
-                        one => vec![Positions::parse(one)?],
+                    Long("model") => model = p.value()?.into(),
+                    Long("n") => n = p.value()?.parse()?,
+                    Long("split") => {
+                        split = match p.value()?.string()?.as_str() {
+                            "test" => Split::Test,
+                            "validation" => Split::Validation,
+                            o => return Err(format!("--split: test or validation, not {o}").into()),
+                        }
                     }
+                    Long("ratios") => {
+                        ratios = list(p.value()?.string()?)
+                            .iter()
+                            .map(|r| match r.parse::<f64>() {
+                                Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+                                _ => Err(format!("--ratios: {r:?} is not a ratio in (0, 1]")),
+                            })
+                            .collect::<std::result::Result<_, _>>()?
+                    }
+                    Long("methods") => names = list(p.value()?.string()?),
+                    Long("positions") => {
+                        positions = match p.value()?.string()?.as_str() {
+                            "both" => vec![Positions::Renumber, Positions::Keep],
+                            one => vec![Positions::parse(one).map_err(|e| e.to_string())?],
+                        }
+                    }
+                    Long("seed") => seed = p.value()?.parse()?,
+                    Long("svg") => svg = Some(p.value()?.into()),
+                    Long("json") => json = Some(p.value()?.into()),
+                    Long("samples") => samples = Some(p.value()?.into()),
+                    Long("eval-scenes") => eval_scenes = Some(p.value()?.into()),
+                    Long("sensitivity") => study = Some(list(p.value()?.string()?)),
+                    _ => return Err(arg.unexpected()),
                 }
-                "--seed" => seed = val.parse().map_err(|_| bad(format!("--seed: not a number: {val}")))?,
-                "--svg" => svg = Some(PathBuf::from(val)),
-                "--json" => json = Some(PathBuf::from(val)),
-                "--samples" => samples = Some(PathBuf::from(val)),
-                "--eval-scenes" => eval_scenes = Some(PathBuf::from(val)),
-                "--sensitivity" => study = Some(val.split(',').map(|s| s.trim().to_string()).collect()),
-                o => return Err(bad(format!("unknown option {o}"))),
             }
-            i += 2;
-        }
+            Ok(())
+        };
+        parse().map_err(|e| bad(e.to_string()))?;
         let mut methods: Vec<Row> = vec![];
         for m in &names {
             methods.extend(Row::parse(m, seed, &positions)?);

@@ -96,48 +96,47 @@ mod native {
             vision_steps: 0,
             sizes: Sizes::builtin(),
         };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut i = 0;
-        let bad = |m: String| Error::Other(m);
-        while i < args.len() {
-            let key = args[i].as_str();
-            if key == "--help" || key == "-h" {
-                println!(
-                    "train [--out DIR] [--steps N] [--batch N] [--lr X] [--warmup N] [--weight-decay X] \
-                     [--seed N] [--log-every N] [--val-every N] [--val-n N] [--max-minutes M] \
-                     [--questions K] [--aux-weight X] [--attention-layer L (past the last: none)] [--vision-steps N] [--sizes builtin|tiny]"
-                );
-                std::process::exit(0);
-            }
-            let val = args.get(i + 1).ok_or_else(|| bad(format!("{key} needs a value")))?.clone();
-            let num = |v: &str| v.parse::<f64>().map_err(|_| bad(format!("{key}: not a number: {v}")));
-            match key {
-                "--out" => a.out = PathBuf::from(val),
-                "--steps" => a.steps = num(&val)? as usize,
-                "--batch" => a.batch = (num(&val)? as usize).max(1),
-                "--lr" => a.lr = num(&val)?,
-                "--warmup" => a.warmup = num(&val)? as usize,
-                "--weight-decay" => a.weight_decay = num(&val)? as f32,
-                "--seed" => a.seed = num(&val)? as u64,
-                "--log-every" => a.log_every = (num(&val)? as usize).max(1),
-                "--val-every" => a.val_every = num(&val)? as usize,
-                "--val-n" => a.val_n = num(&val)? as u64,
-                "--max-minutes" => a.max_minutes = num(&val)?,
-                "--questions" => a.questions = (num(&val)? as usize).max(1),
-                "--aux-weight" => a.aux_weight = num(&val)? as f32,
-                "--attention-layer" => a.attention_layer = num(&val)? as usize,
-                "--vision-steps" => a.vision_steps = num(&val)? as usize,
-                "--sizes" => {
-                    a.sizes = match val.as_str() {
-                        "builtin" => Sizes::builtin(),
-                        "tiny" => Sizes::tiny(),
-                        o => return Err(bad(format!("--sizes: builtin or tiny, not {o}"))),
+        let parsed = (|| -> std::result::Result<(), lexopt::Error> {
+            use lexopt::prelude::*;
+            let mut p = lexopt::Parser::from_env();
+            while let Some(arg) = p.next()? {
+                match arg {
+                    Short('h') | Long("help") => {
+                        println!(
+                            "train [--out DIR] [--steps N] [--batch N] [--lr X] [--warmup N] [--weight-decay X] \
+                             [--seed N] [--log-every N] [--val-every N] [--val-n N] [--max-minutes M] \
+                             [--questions K] [--aux-weight X] [--attention-layer L (past the last: none)] [--vision-steps N] [--sizes builtin|tiny]"
+                        );
+                        std::process::exit(0);
                     }
+                    Long("out") => a.out = p.value()?.into(),
+                    Long("steps") => a.steps = p.value()?.parse()?,
+                    Long("batch") => a.batch = p.value()?.parse::<usize>()?.max(1),
+                    Long("lr") => a.lr = p.value()?.parse()?,
+                    Long("warmup") => a.warmup = p.value()?.parse()?,
+                    Long("weight-decay") => a.weight_decay = p.value()?.parse()?,
+                    Long("seed") => a.seed = p.value()?.parse()?,
+                    Long("log-every") => a.log_every = p.value()?.parse::<usize>()?.max(1),
+                    Long("val-every") => a.val_every = p.value()?.parse()?,
+                    Long("val-n") => a.val_n = p.value()?.parse()?,
+                    Long("max-minutes") => a.max_minutes = p.value()?.parse()?,
+                    Long("questions") => a.questions = p.value()?.parse::<usize>()?.max(1),
+                    Long("aux-weight") => a.aux_weight = p.value()?.parse()?,
+                    Long("attention-layer") => a.attention_layer = p.value()?.parse()?,
+                    Long("vision-steps") => a.vision_steps = p.value()?.parse()?,
+                    Long("sizes") => {
+                        a.sizes = match p.value()?.string()?.as_str() {
+                            "builtin" => Sizes::builtin(),
+                            "tiny" => Sizes::tiny(),
+                            o => return Err(format!("--sizes: builtin or tiny, not {o}").into()),
+                        }
+                    }
+                    _ => return Err(arg.unexpected()),
                 }
-                o => return Err(bad(format!("unknown option {o} (see --help)"))),
             }
-            i += 2;
-        }
+            Ok(())
+        })();
+        parsed.map_err(|e| Error::Other(format!("{e} (see --help)")))?;
         Ok(a)
     }
 

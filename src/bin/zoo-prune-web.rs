@@ -67,10 +67,17 @@ struct Args {
     ranking_json: Option<PathBuf>,
 }
 
-fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
-    match it.next().as_deref() {
-        Some("answer") => {}
-        Some(other) => return Err(format!("unknown command {other:?}")),
+fn parse(args: impl IntoIterator<Item = String>) -> std::result::Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    match p.next()? {
+        Some(Value(c)) if c == "answer" => {}
+        Some(Short('h') | Long("help")) => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        Some(Value(c)) => return Err(format!("unknown command {:?}", c.to_string_lossy()).into()),
+        Some(other) => return Err(other.unexpected()),
         None => return Err("missing command".into()),
     }
     let (mut model, mut image, mut prompt) = (None, None, None);
@@ -90,35 +97,36 @@ fn parse(mut it: impl Iterator<Item = String>) -> std::result::Result<Args, Stri
         overlay: None,
         ranking_json: None,
     };
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag} needs a number, got {v:?}"));
-        let real = |v: String| v.parse::<f64>().map_err(|_| format!("{flag} needs a number, got {v:?}"));
-        match flag.as_str() {
-            "--model" => model = Some(PathBuf::from(val()?)),
-            "--image" => image = Some(PathBuf::from(val()?)),
-            "--prompt" => prompt = Some(val()?),
-            "--backend" => a.backend = val()?,
-            "--grid" => a.grid = Some(num(val()?)? as u32),
-            "--max-new-tokens" => a.max_new = num(val()?)?,
-            "--chunk" => a.chunk = num(val()?)?,
-            "--method" => a.method = Some(val()?),
-            "--keep" => a.keep = val()?,
-            "--seed" => a.params.seed = Some(num(val()?)? as u64),
-            "--budget" => a.budget = val()?,
-            "--positions" => a.positions = Positions::parse(&val()?).map_err(|e| e.to_string())?,
-            "--fusion" => a.params.fusion = Some(val()?),
-            "--m" => a.params.m = Some(num(val()?)? as u64),
-            "--h" => a.params.h = Some(real(val()?)?),
-            "--proxy" => a.params.proxy = Some(val()?),
-            "--core-share" => a.params.core_share = Some(real(val()?)?),
-            "--layer" => a.params.layer = Some(num(val()?)? as u64),
-            "--deep-layer" => a.params.deep_layer = Some(num(val()?)? as u64),
-            "--deep-keep" => a.params.deep_keep = Some(real(val()?)?),
-            "--relevance" => a.params.relevance = Some(val()?),
-            "--overlay" => a.overlay = Some(PathBuf::from(val()?)),
-            "--ranking-json" => a.ranking_json = Some(PathBuf::from(val()?)),
-            other => return Err(format!("unknown option {other:?}")),
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("model") => model = Some(PathBuf::from(p.value()?)),
+            Long("image") => image = Some(PathBuf::from(p.value()?)),
+            Long("prompt") => prompt = Some(p.value()?.string()?),
+            Long("backend") => a.backend = p.value()?.string()?,
+            Long("grid") => a.grid = Some(p.value()?.parse()?),
+            Long("max-new-tokens") => a.max_new = p.value()?.parse()?,
+            Long("chunk") => a.chunk = p.value()?.parse()?,
+            Long("method") => a.method = Some(p.value()?.string()?),
+            Long("keep") => a.keep = p.value()?.string()?,
+            Long("seed") => a.params.seed = Some(p.value()?.parse()?),
+            Long("budget") => a.budget = p.value()?.string()?,
+            Long("positions") => a.positions = Positions::parse(&p.value()?.string()?).map_err(|e| e.to_string())?,
+            Long("fusion") => a.params.fusion = Some(p.value()?.string()?),
+            Long("m") => a.params.m = Some(p.value()?.parse()?),
+            Long("h") => a.params.h = Some(p.value()?.parse()?),
+            Long("proxy") => a.params.proxy = Some(p.value()?.string()?),
+            Long("core-share") => a.params.core_share = Some(p.value()?.parse()?),
+            Long("layer") => a.params.layer = Some(p.value()?.parse()?),
+            Long("deep-layer") => a.params.deep_layer = Some(p.value()?.parse()?),
+            Long("deep-keep") => a.params.deep_keep = Some(p.value()?.parse()?),
+            Long("relevance") => a.params.relevance = Some(p.value()?.string()?),
+            Long("overlay") => a.overlay = Some(PathBuf::from(p.value()?)),
+            Long("ranking-json") => a.ranking_json = Some(PathBuf::from(p.value()?)),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
         }
     }
     a.model = model.ok_or("--model is required")?;

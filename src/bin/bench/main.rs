@@ -80,35 +80,52 @@ fn write_checkpoint(dir: &std::path::Path, smolvlm_500m: bool) {
         dir.display(), if smolvlm_500m { " with SmolVLM-500M's decoder sizes" } else { "" }, bytes.len(), t.elapsed().as_secs_f64());
 }
 
+const USAGE: &str = "usage: bench [--backend flex|wgpu] [--runs N] [--model DIR]
+       bench stages --model DIR ... (bench stages --help)
+       bench write-checkpoint DIR [--500m]";
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("stages") {
-        stages::main(std::env::args().skip(2).collect());
-        return;
-    }
-    if std::env::args().nth(1).as_deref() == Some("write-checkpoint") {
-        let dir = std::path::PathBuf::from(std::env::args().nth(2).expect("usage: bench write-checkpoint DIR [--500m]"));
-        write_checkpoint(&dir, std::env::args().nth(3).as_deref() == Some("--500m"));
-        return;
-    }
-    let mut backend = "flex".to_string();
-    let mut runs = 3usize;
-    let mut model_dir: Option<String> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--backend" => backend = args.next().expect("--backend NAME"),
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--model" => model_dir = args.next(),
-            other => {
-                eprintln!("unknown option {other}\nusage: bench [--backend flex|wgpu] [--runs N] [--model DIR]");
-                std::process::exit(2);
+    use lexopt::prelude::*;
+    let fail = |e: lexopt::Error| -> ! {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2)
+    };
+    let mut p = lexopt::Parser::from_env();
+    let (mut backend, mut runs, mut model_dir) = ("flex".to_string(), 3usize, None::<std::path::PathBuf>);
+    let mut first = true;
+    while let Some(arg) = p.next().unwrap_or_else(|e| fail(e)) {
+        let value = |p: &mut lexopt::Parser| p.value().unwrap_or_else(|e| fail(e));
+        match arg {
+            Value(cmd) if first && cmd == "stages" => {
+                let rest = p.raw_args().unwrap_or_else(|e| fail(e));
+                stages::main(rest.map(|a| a.to_string_lossy().into_owned()).collect());
+                return;
             }
+            Value(cmd) if first && cmd == "write-checkpoint" => {
+                let dir = std::path::PathBuf::from(value(&mut p));
+                let big = match p.next().unwrap_or_else(|e| fail(e)) {
+                    None => false,
+                    Some(Long("500m")) => true,
+                    Some(other) => fail(other.unexpected()),
+                };
+                write_checkpoint(&dir, big);
+                return;
+            }
+            Long("backend") => backend = value(&mut p).string().unwrap_or_else(|e| fail(e)),
+            Long("runs") => runs = value(&mut p).parse().unwrap_or_else(|e| fail(e)),
+            Long("model") => model_dir = Some(value(&mut p).into()),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                return;
+            }
+            other => fail(other.unexpected()),
         }
+        first = false;
     }
     let device = native_device(&backend).unwrap_or_else(|e| panic!("{e}"));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let files = match &model_dir {
-        Some(d) => ModelFiles::from_dir(std::path::Path::new(d)).unwrap(),
+        Some(d) => ModelFiles::from_dir(d).unwrap(),
         None => {
             let tokenizer = std::fs::read(root.join("tests/fixtures/tokenizer/tokenizer.json")).unwrap();
             let tok = tokenizers::Tokenizer::from_bytes(&tokenizer).unwrap();
@@ -132,7 +149,7 @@ fn main() {
     println!("backend {backend}, {cores} cores (flex uses them all through rayon), median of {runs} runs after a warm-up");
     println!(
         "model: {} (vision {}x{} tiles, {} tokens/tile; text hidden {dt}, {} layers)",
-        model_dir.as_deref().unwrap_or("random SmolVLM-256M shapes"),
+        model_dir.as_ref().map_or("random SmolVLM-256M shapes".into(), |d| d.display().to_string()),
         tile,
         tile,
         per_tile,

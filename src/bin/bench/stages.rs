@@ -64,48 +64,43 @@ fn parse(args: Vec<String>) -> Opts {
         child: None,
         only: None,
     };
-    let mut it = args.into_iter();
-    let need = |v: Option<String>, what: &str| -> String {
-        v.unwrap_or_else(|| {
-            eprintln!("{what} needs a value\n{USAGE}");
-            std::process::exit(2)
-        })
-    };
-    let num = |v: String, what: &str| -> usize {
-        v.parse().unwrap_or_else(|_| {
-            eprintln!("{what} wants a whole number, got {v:?}");
-            std::process::exit(2)
-        })
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--model" => o.model = need(it.next(), "--model"),
-            "--threads" => o.threads = num(need(it.next(), "--threads"), "--threads"),
-            "--runs" => o.runs = num(need(it.next(), "--runs"), "--runs").max(1),
-            "--backends" => o.backends = need(it.next(), "--backends").split(',').map(String::from).collect(),
-            "--torch" => o.torch = Some(need(it.next(), "--torch")),
-            "--torch-device" => o.torch_device = need(it.next(), "--torch-device"),
-            "--tiles" => o.tiles = num(need(it.next(), "--tiles"), "--tiles").max(1),
-            "--text-tokens" => o.text_tokens = num(need(it.next(), "--text-tokens"), "--text-tokens").max(1),
-            "--decode-tokens" => o.decode_tokens = num(need(it.next(), "--decode-tokens"), "--decode-tokens").max(1),
-            "--json" => o.json = Some(need(it.next(), "--json")),
-            "--child" => o.child = Some(need(it.next(), "--child")),
-            "--only" => o.only = Some(need(it.next(), "--only").split(',').map(String::from).collect()),
-            "--ratios" => {
-                o.ratios = need(it.next(), "--ratios")
-                    .split(',')
-                    .map(|v| v.parse::<f64>().ok().filter(|r| *r > 0.0 && *r <= 1.0))
-                    .collect::<Option<Vec<f64>>>()
-                    .unwrap_or_else(|| {
-                        eprintln!("--ratios wants keep ratios in (0, 1], e.g. 1,0.5,0.25,0.1");
-                        std::process::exit(2)
-                    })
-            }
-            other => {
-                eprintln!("unknown option {other}\n{USAGE}");
-                std::process::exit(2);
+    let parsed = (|| -> Result<(), lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut p = lexopt::Parser::from_args(args);
+        let list = |v: String| v.split(',').map(String::from).collect::<Vec<_>>();
+        while let Some(arg) = p.next()? {
+            match arg {
+                Long("model") => o.model = p.value()?.string()?,
+                Long("threads") => o.threads = p.value()?.parse()?,
+                Long("runs") => o.runs = p.value()?.parse::<usize>()?.max(1),
+                Long("backends") => o.backends = list(p.value()?.string()?),
+                Long("torch") => o.torch = Some(p.value()?.string()?),
+                Long("torch-device") => o.torch_device = p.value()?.string()?,
+                Long("tiles") => o.tiles = p.value()?.parse::<usize>()?.max(1),
+                Long("text-tokens") => o.text_tokens = p.value()?.parse::<usize>()?.max(1),
+                Long("decode-tokens") => o.decode_tokens = p.value()?.parse::<usize>()?.max(1),
+                Long("json") => o.json = Some(p.value()?.string()?),
+                Long("child") => o.child = Some(p.value()?.string()?),
+                Long("only") => o.only = Some(list(p.value()?.string()?)),
+                Long("ratios") => {
+                    o.ratios = list(p.value()?.string()?)
+                        .iter()
+                        .map(|v| v.parse::<f64>().ok().filter(|r| *r > 0.0 && *r <= 1.0))
+                        .collect::<Option<Vec<f64>>>()
+                        .ok_or("--ratios wants keep ratios in (0, 1], e.g. 1,0.5,0.25,0.1")?
+                }
+                Short('h') | Long("help") => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                _ => return Err(arg.unexpected()),
             }
         }
+        Ok(())
+    })();
+    if let Err(e) = parsed {
+        eprintln!("{e}\n{USAGE}");
+        std::process::exit(2);
     }
     if o.model.is_empty() {
         eprintln!("--model DIR is required (a SmolVLM-shaped checkpoint both sides load; make one with\n  python tests/fixtures/make_fixtures.py --smolvlm256m DIR, or run scripts/bench-vs-pytorch.sh)\n{USAGE}");

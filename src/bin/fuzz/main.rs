@@ -95,35 +95,43 @@ fn parse_args() -> Result<Args, String> {
         max_alloc: 256 << 20,
         out: PathBuf::from("target/fuzz-findings"),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let mut v = || it.next().ok_or(format!("{k} needs a value"));
-        let num = |s: String| s.parse::<u64>().map_err(|_| format!("{k}: not a number: {s}"));
-        match k.as_str() {
-            "--target" => {
-                let v = v()?;
-                a.targets = v
-                    .split(',')
-                    .map(|n| TARGETS.iter().find(|t| t.0 == n).map(|t| t.1).ok_or(format!("unknown target {n}")))
-                    .collect::<Result<_, _>>()?;
+    let usage = || {
+        format!(
+            "usage: fuzz [--target {}] [--cases N] [--first-case I] [--seconds S] [--seed S] \
+             [--exercise-every N] [--max-alloc-mib M] [--out DIR]",
+            TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(",")
+        )
+    };
+    let parsed = (|| -> Result<(), lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut p = lexopt::Parser::from_env();
+        while let Some(arg) = p.next()? {
+            match arg {
+                Long("target") => {
+                    a.targets = p
+                        .value()?
+                        .string()?
+                        .split(',')
+                        .map(|n| TARGETS.iter().find(|t| t.0 == n).map(|t| t.1).ok_or(format!("unknown target {n}")))
+                        .collect::<Result<_, _>>()?;
+                }
+                Long("cases") => a.cases = p.value()?.parse()?,
+                Long("first-case") => a.first_case = p.value()?.parse()?,
+                Long("seconds") => a.seconds = p.value()?.parse()?,
+                Long("seed") => a.seed = p.value()?.parse()?,
+                Long("exercise-every") => a.exercise_every = p.value()?.parse::<usize>()?.max(1),
+                Long("max-alloc-mib") => a.max_alloc = p.value()?.parse::<usize>()? << 20,
+                Long("out") => a.out = p.value()?.into(),
+                Short('h') | Long("help") => {
+                    println!("{}", usage());
+                    std::process::exit(0);
+                }
+                _ => return Err(arg.unexpected()),
             }
-            "--cases" => a.cases = num(v()?)?,
-            "--first-case" => a.first_case = num(v()?)?,
-            "--seconds" => a.seconds = v()?.parse().map_err(|_| "--seconds: not a number".to_string())?,
-            "--seed" => a.seed = num(v()?)?,
-            "--exercise-every" => a.exercise_every = num(v()?)?.max(1) as usize,
-            "--max-alloc-mib" => a.max_alloc = (num(v()?)? as usize) << 20,
-            "--out" => a.out = PathBuf::from(v()?),
-            "-h" | "--help" => {
-                return Err(format!(
-                    "usage: fuzz [--target {}] [--cases N] [--first-case I] [--seconds S] [--seed S] \
-                     [--exercise-every N] [--max-alloc-mib M] [--out DIR]",
-                    TARGETS.iter().map(|t| t.0).collect::<Vec<_>>().join(",")
-                ))
-            }
-            other => return Err(format!("unknown argument {other} (see --help)")),
         }
-    }
+        Ok(())
+    })();
+    parsed.map_err(|e| format!("{e}\n{}", usage()))?;
     Ok(a)
 }
 
