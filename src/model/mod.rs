@@ -2,7 +2,9 @@
 //! merge of image features into the `<image>` positions of the prompt.
 
 pub mod connector;
+pub mod kv_cache;
 pub mod layers;
+mod rope;
 pub mod tensors;
 pub mod text;
 pub mod vision;
@@ -16,7 +18,8 @@ use crate::config::Idefics3Config;
 use crate::error::{Error, Result};
 use crate::weights::WeightMap;
 pub use connector::{pixel_shuffle, Connector};
-pub use text::{ForwardOptions, ForwardOutput, HostKv, KvCache, LayerDrop, LayerKv, TextModel};
+pub use kv_cache::{HostKv, KvCache, LayerKv};
+pub use text::{ForwardOptions, ForwardOutput, LayerDrop, TextModel};
 pub use vision::{VisionOutput, VisionTransformer};
 
 #[derive(Module, Debug)]
