@@ -7,13 +7,14 @@
 //! (2 ulp) over [-87, 0] (`tests::exp_error_against_f64`); inputs below -87 give 2^-126-scale
 //! values, not 0 (a softmax term that small is below f32's resolution of the row sum anyway).
 //!
-//! Natively each public function picks, once, the widest x86 variant the CPU has (AVX-512F, then
+//! Natively each public function picks, once (`super::multiversion!`), the widest x86 variant the CPU has (AVX-512F, then
 //! AVX2 + FMA, then the SSE2 baseline); in wasm the SIMD build compiles them with simd128.
 
 const LANES: usize = 16;
 
+/// e^x for x <= 88 (inputs below -87 are taken as -87); inlined into each caller's loop.
 #[inline(always)]
-fn exp_one(x: f32) -> f32 {
+pub(crate) fn exp_one(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -75,55 +76,6 @@ fn exp_shift_sum_generic(xs: &mut [f32], shift: f32, scale: f32) -> f32 {
 fn scale_generic(xs: &mut [f32], s: f32) {
     for x in xs {
         *x *= s;
-    }
-}
-
-macro_rules! multiversion {
-    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty => $generic:ident) => {
-        $(#[$doc])*
-        pub fn $name($($arg: $ty),*) -> $ret {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                unsafe fn v4($($arg: $ty),*) -> $ret { $generic($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($arg: $ty),*) -> $ret { $generic($($arg),*) }
-                match level() {
-                    // SAFETY: level() saw the CPU report these features
-                    Level::V4 => return unsafe { v4($($arg),*) },
-                    Level::V3 => return unsafe { v3($($arg),*) },
-                    Level::Base => {}
-                }
-            }
-            $generic($($arg),*)
-        }
-    };
-}
-
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-enum Level {
-    Base,
-    V3,
-    V4,
-}
-
-#[cfg(target_arch = "x86_64")]
-fn level() -> Level {
-    use std::sync::OnceLock;
-    static LEVEL: OnceLock<u8> = OnceLock::new();
-    match *LEVEL.get_or_init(|| {
-        if std::is_x86_feature_detected!("avx512f") {
-            2
-        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            1
-        } else {
-            0
-        }
-    }) {
-        2 => Level::V4,
-        1 => Level::V3,
-        _ => Level::Base,
     }
 }
 

@@ -37,6 +37,27 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &burn
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// gelu_tanh(x W + b) for a torch-style Linear `l` with a bias (SigLIP's fc1): burn's matmul,
+/// then the bias and the activation in one pass in place on its output ([`super::activation`]).
+/// `Err(x)` when x or the bias is not f32 on flex (the caller takes burn's path).
+pub fn linear_gelu_tanh<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    let Some(bias) = l.bias.as_ref().map(|b| b.val()) else { return Err(x) };
+    let Some(bp) = primitive(&bias) else { return Err(x) };
+    if primitive(&x).is_none() || !bp.layout().is_contiguous() {
+        return Err(x);
+    }
+    let b: &[f32] = bp.storage();
+    let b = &b[bp.layout().start_offset()..][..bias.dims()[0]];
+    let h = x.matmul(l.weight.val().unsqueeze());
+    let mut hp = primitive(&h).expect("a product of flex tensors is on flex");
+    drop(h); // hp is then the only owner: storage_mut writes in place, no copy
+    if !(hp.layout().is_contiguous() && hp.layout().start_offset() == 0) {
+        hp = hp.to_contiguous();
+    }
+    super::activation::bias_gelu_tanh(hp.storage_mut::<f32>(), b);
+    Ok(Tensor::from_primitive::<Flex>(hp))
+}
+
 /// softmax(Q K^T / sqrt(d) + mask) V with q [b, q_heads, s, d] and k, v [b, kv_heads, l, d] (any
 /// strides with a contiguous last dimension, as burn's `attention` takes them): the output as
 /// [b, s, q_heads * d] (ready for the output projection) and, with `head_mean`, the probabilities

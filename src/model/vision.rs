@@ -156,8 +156,15 @@ impl VisionMlp {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.fc1.forward(x);
-        let h = if self.tanh_gelu { gelu_tanh(h) } else { gelu(h) };
+        let h = if !self.tanh_gelu {
+            gelu(self.fc1.forward(x))
+        } else {
+            // on flex, our kernel (src/cpu/activation.rs): the bias and gelu in one parallel pass
+            match crate::cpu::flex::linear_gelu_tanh(&self.fc1, x) {
+                Ok(h) => h,
+                Err(x) => gelu_tanh(self.fc1.forward(x)),
+            }
+        };
         self.fc2.forward(h)
     }
 }
