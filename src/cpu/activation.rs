@@ -13,6 +13,7 @@
 use super::exp::exp_one;
 
 /// Elements per parallel task (a few rows of fc1's output).
+#[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
 const PIECE: usize = 1 << 15;
 
 #[inline(always)]
