@@ -12,8 +12,9 @@
 //                              [--out FILE.json]
 //
 // Prefill and decode figures are medians of --runs (3) answers per keep ratio (natively, of as many
-// CLI runs; its load, encode and ranking are medians over all of them); the page's load, encode
-// and ranking happen once (the encode alone takes seconds to a minute).
+// CLI runs; its load, encode and ranking are medians over all of them); the page's load and
+// ranking happen once, its encode once with the answers and then --runs times more (the image
+// given anew), the median of those as the peer's is (the first run is shown beside it).
 //
 // --webgpu-load measures WebGPU's load time and memory only (no answers: on a software adapter an
 // encode takes tens of minutes).
@@ -163,6 +164,28 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
     console.error(`  page (${backend}) keep ${keep}: first token ${t.first_token_ms?.toFixed(0)} ms, ${t.tokens_per_s?.toFixed(1)} tok/s, kept ${t.kept_tokens}`);
     rows.push(t);
   }
+  // the encode again, RUNS times, as the peer is timed: the image given anew (the page encodes
+  // it again) and one short answer each; the first encode above was V8's first run of the code
+  const again = [];
+  for (let j = 0; j < RUNS && !loadOnly; j += 1) {
+    const encodes = await page.evaluate(() => window.__zpw.state.encodes);
+    await page.setInputFiles('#image-file', []);
+    await page.setInputFiles('#image-file', path.join(ROOT, IMAGE));
+    await page.waitForFunction((n) => window.__zpw.state.encodes > n, encodes, { timeout: TIMEOUT, polling: 200 });
+    await page.waitForSelector('#ask:not([disabled])', { timeout: TIMEOUT });
+    const before = await page.evaluate(() => window.__zpw.state.timings);
+    await page.click('#ask');
+    await page.waitForFunction((prev) => {
+      const a = document.getElementById('answer').dataset.state;
+      return (!document.getElementById('error').hidden) || ((a === 'done' || a === 'done-empty') && window.__zpw.state.timings !== prev);
+    }, before, { timeout: TIMEOUT, polling: 200 });
+    again.push(await page.evaluate(() => window.__zpw.state.timings.encode_ms));
+  }
+  if (again.length) {
+    rows[0].first_encode_ms = rows[0].encode_ms;
+    rows[0].encode_ms = median(again);
+    console.error(`  page (${backend}) encode: first ${rows[0].first_encode_ms.toFixed(0)} ms, then ${again.map((x) => x.toFixed(0)).join(', ')} (median ${rows[0].encode_ms.toFixed(0)})`);
+  }
   await context.close();
   return { loaded, rows };
 }
@@ -243,7 +266,8 @@ async function main() {
   const mem = (b, bytes) => `${fmt(bytes / 1e6)} | ${b === 'cpu' ? `${(bytes / f32Bytes).toFixed(2)}x the f32 weights` : `${(bytes / fileBytes).toFixed(2)}x the file`}`;
   say(`| wasm memory after load (MB) | – | ${backends.map((b) => mem(b, pages[b].loaded.wasm)).join(' | ')} |`);
   say(`| wasm memory at the end (MB) | – | ${backends.map((b) => mem(b, pages[b].rows.at(-1).wasm)).join(' | ')} |`);
-  row(`encode, ${nat[0].tiles} tile(s) (ms)`, nat[0].encode_ms, (p) => p.rows[0].encode_ms);
+  row(`encode, ${nat[0].tiles} tile(s), first run (ms)`, nat[0].encode_ms, (p) => p.rows[0].first_encode_ms ?? p.rows[0].encode_ms);
+  row(`encode, ${nat[0].tiles} tile(s), median of ${RUNS} more (ms)`, nat[0].encode_ms, (p) => p.rows[0].encode_ms);
   row('ZOO scoring (ms)', nat[0].rank_ms, (p) => p.rows[0].rank_ms, 1);
   for (const [i, k] of KEEPS.entries()) row(`prefill + first token, keep ${k} (${nat[i].kept} visual) (ms)`, nat[i].first_token_ms, (p) => p.rows[i].first_token_ms);
   for (const [i, k] of KEEPS.entries()) {
@@ -258,7 +282,7 @@ async function main() {
     say('');
     say(`peer: ONNX Runtime Web ${peerVersion()} (wasm, SIMD, ${peer.threads} thread(s)) on the same encoder + connector (scripts/export_onnx.py, f32), one tile: ` +
       `${fmt(peer.tileMs)} ms (median of ${peer.times.length} after a warm-up; load ${fmt(peer.loadMs)} ms). ` +
-      `Our page on the CPU: ${fmt(ours)} ms a tile (its encode / tiles). **page / peer: ${(ours / peer.tileMs).toFixed(2)}**`);
+      `Our page on the CPU: ${fmt(ours)} ms a tile (its encode / tiles, median of ${RUNS} after the first). **page / peer: ${(ours / peer.tileMs).toFixed(2)}**`);
   }
   console.log(lines.join('\n'));
   if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, peer, fileBytes, f32Bytes, runs: RUNS, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));
