@@ -2,7 +2,7 @@
 # Builds the browser package in three builds, which www/wasm-pkg.js chooses from at run time:
 #   pkg/          WebAssembly SIMD (+simd128: gemm's and burn-flex's vector kernels), opt-level 3
 #                 (profile wasm-fast), one thread, WebGPU and the CPU: what every current browser runs;
-#   pkg/threads/  the same with threads (profile wasm-threads = wasm-fast): std rebuilt with atomics on a pinned nightly (build-std),
+#   pkg/threads/  the same with threads and relaxed SIMD (profile wasm-threads = wasm-fast): std rebuilt with atomics on a pinned nightly (build-std),
 #                 burn's CPU kernels on a rayon pool of Web Workers (wasm-bindgen-rayon); the CPU
 #                 only (no wgpu: threads only serve the CPU path); for cross-origin isolated pages;
 #   pkg/plain/    no SIMD, opt-level "z" (profile wasm-release), one thread, the CPU only (a browser
@@ -54,7 +54,8 @@ fi
 BASE_FLAGS="${RUSTFLAGS:-} --cfg getrandom_backend=\"wasm_js\" --cfg web_sys_unstable_apis"
 
 # build NAME TOOLCHAIN(default: rustup's default) PROFILE OUT_DIR EXTRA_RUSTFLAGS LINK_ARGS [cargo args...]
-# LINK_ARGS go to this crate's own compile only (cargo rustc), where the module is linked: the
+# LINK_ARGS go to this crate's own compile only (cargo rustc), where the module is linked (an entry
+# starting with + is a target feature for this crate alone): the
 # dependencies are built alike with or without them.
 build() {
   local name=$1 toolchain=$2 profile=$3 out=$4 flags=$5 link=$6
@@ -64,7 +65,13 @@ build() {
   local tc=()
   if [ "$toolchain" != default ]; then tc=("+$toolchain"); fi
   local extra=()
-  for a in $link; do extra+=(-C "link-arg=$a"); done
+  for a in $link; do
+    case "$a" in
+      # a target feature for this crate only (its dependencies are built without it)
+      +*) extra+=(-C "target-feature=$a") ;;
+      *) extra+=(-C "link-arg=$a") ;;
+    esac
+  done
   # --no-default-features: the page library only (no scenes, training, evaluation or tooling)
   RUSTFLAGS="$BASE_FLAGS $flags" cargo "${tc[@]}" rustc --lib --crate-type cdylib --no-default-features --target "$TARGET" --profile "$profile" "$@" \
     -- "${extra[@]}"
@@ -104,9 +111,12 @@ if [ "$WHICH" = all ] || [ "$WHICH" = threads ]; then
   # as wasm-bindgen's threads support expects: a shared memory, imported (each thread instantiates
   # the module on the same memory), that may grow to 4 GiB (SmolVLM-500M on the CPU needs 2.2 GB),
   # and the TLS symbols through which wasm-bindgen gives each thread its own statics.
+  # +relaxed-simd, for this crate only: src/cpu/gemm.rs's fused multiply-add (www/wasm-pkg.js runs
+  # this build only where the browser validates relaxed SIMD: Chrome 114+, Firefox 153 ESR checked;
+  # else the SIMD build). Not for the dependencies: macerator's relaxed-SIMD path does not compile.
   build threads "$NIGHTLY" "$P_THREADS" pkg/threads \
     "-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--max-memory=4294967296" \
-    "--shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base" \
+    "+relaxed-simd --shared-memory --import-memory --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base" \
     --features wasm-simd,wasm-threads -Z build-std=panic_abort,std
 fi
 # pkg/ holds the SIMD build at its top, the others in pkg/threads/ and pkg/plain/

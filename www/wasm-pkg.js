@@ -2,8 +2,9 @@
 // three:
 //   pkg/          WebAssembly SIMD (128-bit vector kernels in gemm and burn's CPU backend, built
 //                 for speed), one thread, WebGPU and the CPU: what every current browser runs;
-//   pkg/threads/  SIMD and threads (std rebuilt with atomics, burn's CPU kernels on a rayon pool of
-//                 Web Workers), the CPU only: the CPU path on a cross-origin isolated page, which
+//   pkg/threads/  SIMD, relaxed SIMD and threads (std rebuilt with atomics, burn's CPU kernels on a
+//                 rayon pool of Web Workers; the products' fused multiply-add, src/cpu/gemm.rs),
+//                 the CPU only: the CPU path on a cross-origin isolated page, which
 //                 is what SharedArrayBuffer needs (serve.sh sends the headers; on a static host
 //                 coi.js adds them through a service worker);
 //   pkg/plain/    no SIMD, one thread, the CPU only, built for size: a browser without SIMD (such
@@ -22,10 +23,17 @@ const PATHS = {
   [Build.PLAIN]: '../pkg/plain/zoo_prune_web.js',
 };
 
-export const hasSimd = () => typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+// (module (func (result v128) i32.const 0 i8x16.splat i32.const 0 i8x16.splat i32.const 0
+// i8x16.splat f32x4.relaxed_madd)), made with wabt's wat2wasm --enable-relaxed-simd
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 19, 1, 17, 0, 65, 0, 253, 15, 65, 0,
+  253, 15, 65, 0, 253, 15, 253, 133, 2, 11]);
 
-// Threads need a shared wasm memory, which browsers give only to a cross-origin isolated page.
-export const canThread = () => hasSimd() && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+export const hasSimd = () => typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
+export const hasRelaxedSimd = () => hasSimd() && WebAssembly.validate(RELAXED_PROBE);
+
+// Threads need a shared wasm memory, which browsers give only to a cross-origin isolated page; the
+// threaded build also holds relaxed SIMD instructions (a browser without them runs the SIMD build).
+export const canThread = () => hasRelaxedSimd() && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
 
 // The build to run: `wanted` ('plain', 'simd' or 'threads': tests only) if this browser can run it,
 // else the fastest it can for `cpu` (the model runs on burn's CPU backend, where threads help;

@@ -1,6 +1,6 @@
 //! Scaled dot-product attention on f32 slices, for burn's CPU backend (flex) and the browser's
-//! CPU builds. Self-contained (gemm for the two products, rayon where the build has threads, and
-//! [`super::exp`]): nothing here knows burn.
+//! CPU builds. Self-contained (gemm for the two products natively, [`super::gemm`] in the browser's
+//! SIMD builds, rayon where the build has threads, and [`super::exp`]): nothing here knows burn.
 //!
 //! out = softmax(scale Q K^T + mask) V for every (batch, query head), with
 //! - grouped-query heads: query head h reads key/value head h / (q_heads / kv_heads), K and V never
@@ -109,6 +109,21 @@ pub fn attention(
     out_strides: Strides,
     head_mean: Option<&mut [f32]>,
 ) {
+    attention_using(p, q, k, v, out, out_strides, head_mean, super::gemm::IN_USE)
+}
+
+/// [`attention`] with its two products taken by [`super::gemm`] (`ours`) or by the gemm crate.
+#[allow(clippy::too_many_arguments)]
+fn attention_using(
+    p: &Problem,
+    q: View,
+    k: View,
+    v: View,
+    out: &mut [f32],
+    out_strides: Strides,
+    head_mean: Option<&mut [f32]>,
+    ours: bool,
+) {
     let d = p.head_dim;
     assert!(p.kv_heads > 0 && p.q_heads % p.kv_heads == 0, "{} query heads do not group over {} kv heads", p.q_heads, p.kv_heads);
     assert!(!p.causal || p.kv_len >= p.q_len, "causal attention needs kv_len >= q_len");
@@ -132,7 +147,7 @@ pub fn attention(
         let n = BLOCK.min(p.q_len - i0);
         // SAFETY: task (b, blk) writes only out rows (b, *, i0..i0 + n) and head_mean rows
         // (b, i0..i0 + n), disjoint across tasks and within the bounds asserted above
-        unsafe { block(p, q, k, v, out_ptr, out_strides, mean_ptr, b, i0, n) }
+        unsafe { block(p, q, k, v, out_ptr, out_strides, mean_ptr, b, i0, n, ours) }
     };
     let tasks = p.batch * blocks;
     #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
@@ -160,6 +175,7 @@ unsafe fn block(
     b: usize,
     i0: usize,
     n: usize,
+    ours: bool,
 ) {
     let d = p.head_dim;
     let group = p.q_heads / p.kv_heads;
@@ -172,14 +188,21 @@ unsafe fn block(
         let kp = k.data.as_ptr().add(k.strides.at(b, kh, 0));
         let vp = v.data.as_ptr().add(v.strides.at(b, kh, 0));
         // scores[r, j] = q_r . k_j: lhs Q rows, rhs K^T (column j is key j)
-        gemm::gemm(
-            n, kl, d,
-            scores.as_mut_ptr(), 1, kl as isize, false,
-            qp, 1, q.strides.row as isize,
-            kp, k.strides.row as isize, 1,
-            0.0, 1.0, false, false, false,
-            gemm::Parallelism::None,
-        );
+        if ours {
+            let qs = std::slice::from_raw_parts(qp, (n - 1) * q.strides.row + d);
+            let ks = std::slice::from_raw_parts(kp, kl.saturating_sub(1) * k.strides.row + d);
+            let kt = super::gemm::Mat { data: ks, rs: 1, cs: k.strides.row };
+            super::gemm::matmul(n, kl, d, super::gemm::Mat::rows(qs, q.strides.row), kt, &mut scores, kl, None, false);
+        } else {
+            gemm::gemm(
+                n, kl, d,
+                scores.as_mut_ptr(), 1, kl as isize, false,
+                qp, 1, q.strides.row as isize,
+                kp, k.strides.row as isize, 1,
+                0.0, 1.0, false, false, false,
+                gemm::Parallelism::None,
+            );
+        }
         for r in 0..n {
             let vis = p.visible(i0 + r);
             let row = &mut scores[r * kl..(r + 1) * kl];
@@ -191,14 +214,21 @@ unsafe fn block(
         }
         // out rows = P V, then each row times 1 / its sum
         let op = out.0.add(os.at(b, h, i0));
-        gemm::gemm(
-            n, d, kl,
-            op, 1, os.row as isize, false,
-            scores.as_ptr(), 1, kl as isize,
-            vp, 1, v.strides.row as isize,
-            0.0, 1.0, false, false, false,
-            gemm::Parallelism::None,
-        );
+        if ours {
+            // this task's rows of head h: no other task writes between their first and last element
+            let os_ = std::slice::from_raw_parts_mut(op, (n - 1) * os.row + d);
+            let vs = std::slice::from_raw_parts(vp, kl.saturating_sub(1) * v.strides.row + d);
+            super::gemm::matmul(n, d, kl, super::gemm::Mat::rows(&scores, kl), super::gemm::Mat::rows(vs, v.strides.row), os_, os.row, None, false);
+        } else {
+            gemm::gemm(
+                n, d, kl,
+                op, 1, os.row as isize, false,
+                scores.as_ptr(), 1, kl as isize,
+                vp, 1, v.strides.row as isize,
+                0.0, 1.0, false, false, false,
+                gemm::Parallelism::None,
+            );
+        }
         for (r, &s) in inv.iter().enumerate() {
             exp::scale(std::slice::from_raw_parts_mut(op.add(r * os.row), d), s);
         }
@@ -291,9 +321,10 @@ mod tests {
         let kd = values(p.batch * p.kv_heads * kv_cap * d, 2, 2.0);
         let vd = values(p.batch * p.kv_heads * kv_cap * d, 3, 1.0);
         let (q, k, v) = (View { data: &qd, strides: qs }, View { data: &kd, strides: ks }, View { data: &vd, strides: ks });
+        for ours in [false, true] {
         let mut out = vec![f32::NAN; qd.len()];
         let mut mean = vec![f32::NAN; p.batch * p.q_len * p.kv_len];
-        attention(&p, q, k, v, &mut out, os, Some(&mut mean));
+        attention_using(&p, q, k, v, &mut out, os, Some(&mut mean), ours);
         let (want, want_mean) = reference(&p, q, k, v);
         let mut worst = 0f64;
         for b in 0..p.batch {
@@ -307,14 +338,15 @@ mod tests {
                 }
             }
         }
-        assert!(worst <= 2e-6 * loose, "{p:?} rows_major {rows_major}: max |out - reference| {worst:e}");
+        assert!(worst <= 2e-6 * loose, "{p:?} rows_major {rows_major} ours {ours}: max |out - reference| {worst:e}");
         let worst_p = mean.iter().zip(&want_mean).map(|(a, b)| (*a as f64 - b).abs()).fold(0f64, f64::max);
         assert!(worst_p <= 1e-6 * loose, "{p:?}: max |head-mean probs - reference| {worst_p:e}");
         // without probabilities: the same output
         let mut out2 = vec![f32::NAN; qd.len()];
-        attention(&p, q, k, v, &mut out2, os, None);
+        attention_using(&p, q, k, v, &mut out2, os, None, ours);
         let same = out.iter().zip(&out2).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
         assert!(same, "{p:?}: asking for probabilities changed the output");
+        }
     }
 
     fn check(p: Problem, rows_major: bool, kv_cap: usize) {

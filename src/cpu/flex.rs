@@ -7,6 +7,7 @@ use burn::tensor::{Tensor, TensorData};
 use burn_flex::{Flex, FlexTensor};
 
 use super::attention::{self, Problem, Strides, View};
+use super::gemm;
 
 /// The flex primitive of `t` (sharing its storage), when `t` is an f32 tensor on flex.
 pub fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
@@ -37,9 +38,52 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &burn
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// gelu_tanh(x W + b) for a torch-style Linear `l` with a bias (SigLIP's fc1): burn's matmul,
-/// then the bias and the activation in one pass in place on its output ([`super::activation`]).
-/// `Err(x)` when x or the bias is not f32 on flex (the caller takes burn's path).
+/// x W (+ b) for a torch-style Linear `l` with our product ([`super::gemm`]), in the builds that
+/// use it (wasm with SIMD) and for at least [`gemm::MIN_ROWS`] rows; the bias is added as C is
+/// written. `Err(x)` otherwise (natively, a decoded token, not f32 on flex, a non-contiguous
+/// input): the caller takes burn's path.
+pub fn linear<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    product(l, x, true)
+}
+
+/// [`linear`], with the bias added when `with_bias` (else left to the caller).
+fn product<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>, with_bias: bool) -> Result<Tensor<D>, Tensor<D>> {
+    if !gemm::IN_USE {
+        return Err(x);
+    }
+    let dims = x.dims();
+    let k = dims[D - 1];
+    let m = dims[..D - 1].iter().product::<usize>();
+    let w = l.weight.val();
+    let [wk, n] = w.dims();
+    if m < gemm::MIN_ROWS || wk != k {
+        return Err(x);
+    }
+    let (Some(xp), Some(wp)) = (primitive(&x), primitive(&w)) else { return Err(x) };
+    let bias = match (with_bias, l.bias.as_ref()) {
+        (true, Some(b)) => match primitive(&b.val()) {
+            Some(bp) if bp.layout().is_contiguous() => Some(bp),
+            _ => return Err(x),
+        },
+        _ => None,
+    };
+    if !xp.layout().is_contiguous() || !wp.layout().is_contiguous() {
+        return Err(x);
+    }
+    let xs: &[f32] = &xp.storage::<f32>()[xp.layout().start_offset()..];
+    let ws: &[f32] = &wp.storage::<f32>()[wp.layout().start_offset()..];
+    let bs = bias.as_ref().map(|bp| &bp.storage::<f32>()[bp.layout().start_offset()..][..n]);
+    let mut out = vec![0f32; m * n];
+    gemm::matmul(m, n, k, gemm::Mat::rows(xs, k), gemm::Mat::rows(ws, n), &mut out, n, bs, true);
+    let mut shape = dims;
+    shape[D - 1] = n;
+    Ok(tensor(out, shape, &x.device()))
+}
+
+/// gelu_tanh(x W + b) for a torch-style Linear `l` with a bias (SigLIP's fc1): the product (ours
+/// where [`linear`] takes it, else burn's matmul), then the bias and the activation in one pass in
+/// place on its output ([`super::activation`]). `Err(x)` when x or the bias is not f32 on flex
+/// (the caller takes burn's path).
 pub fn linear_gelu_tanh<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
     let Some(bias) = l.bias.as_ref().map(|b| b.val()) else { return Err(x) };
     let Some(bp) = primitive(&bias) else { return Err(x) };
@@ -48,7 +92,10 @@ pub fn linear_gelu_tanh<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> R
     }
     let b: &[f32] = bp.storage();
     let b = &b[bp.layout().start_offset()..][..bias.dims()[0]];
-    let h = x.matmul(l.weight.val().unsqueeze());
+    let h = match product(l, x, false) {
+        Ok(h) => h,
+        Err(x) => x.matmul(l.weight.val().unsqueeze()),
+    };
     let mut hp = primitive(&h).expect("a product of flex tensors is on flex");
     drop(h); // hp is then the only owner: storage_mut writes in place, no copy
     if !(hp.layout().is_contiguous() && hp.layout().start_offset() == 0) {

@@ -6,6 +6,8 @@
 //! - [`exp`]: a vectorised exp and the softmax row reductions;
 //! - [`convert`]: checkpoint bf16 / f16 / f32 bytes to f32, in bulk and in parallel;
 //! - [`activation`]: the SigLIP MLP's bias + gelu(tanh) in one parallel pass;
+//! - [`gemm`]: C = A B (+ bias) for the browser's SIMD builds (a 4 x 8 register tile, relaxed
+//!   SIMD's fused multiply-add in the threaded build);
 //! - [`flex`]: reading flex tensors in place and handing results back.
 //!
 //! The element-wise kernels are written as plain loops over 16 lanes that LLVM vectorises:
@@ -70,3 +72,4 @@ pub mod attention;
 pub mod convert;
 pub mod exp;
 pub mod flex;
+pub mod gemm;

@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
+use super::layers::linear;
 use super::walk::{Prefix, Visitor};
 use crate::config::Idefics3Config;
 use crate::error::Result;
@@ -43,6 +44,6 @@ impl Connector {
 
     /// Post-LN vision states [tiles, patches, d_v] -> LLM input embeddings [tiles, tokens, d_t].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.proj.forward(pixel_shuffle(x, self.scale_factor))
+        linear(&self.proj, pixel_shuffle(x, self.scale_factor))
     }
 }

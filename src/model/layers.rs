@@ -53,6 +53,15 @@ impl RmsNorm {
     }
 }
 
+/// A torch-style Linear: on flex in the browser's SIMD builds our product with the bias added as
+/// it is written (`cpu::flex::linear`), else burn's `Linear::forward`.
+pub fn linear<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
+    match crate::cpu::flex::linear(l, x) {
+        Ok(y) => y,
+        Err(x) => l.forward(x),
+    }
+}
+
 /// gelu with the tanh approximation (`gelu_pytorch_tanh`), written as x * sigmoid(2u) with
 /// u = sqrt(2/pi) (x + 0.044715 x^3), since 0.5 (1 + tanh u) = sigmoid(2u): six elementwise passes
 /// and one exp per element, where burn's `gelu_approximate` takes eight with a powf and a tanh

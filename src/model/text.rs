@@ -16,7 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::kv_cache::{HostKv, KvCache, LayerKv};
-use super::layers::RmsNorm;
+use super::layers::{linear, RmsNorm};
 use super::rope::{apply_rope, rope_tables, rope_tables_at};
 use super::vocab::VocabMatrix;
 use super::walk::{Prefix, Visitor};
@@ -114,9 +114,9 @@ impl TextAttention {
     ) -> (Tensor<3>, Option<Tensor<1>>, Option<Tensor<4>>) {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x.clone()).reshape([b, s, h, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, s, kvh, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let q = linear(&self.q_proj, x.clone()).reshape([b, s, h, hd]).swap_dims(1, 2);
+        let k = linear(&self.k_proj, x.clone()).reshape([b, s, kvh, hd]).swap_dims(1, 2);
+        let v = linear(&self.v_proj, x).reshape([b, s, kvh, hd]).swap_dims(1, 2);
         let q = apply_rope(q, &rope.0, &rope.1);
         let k = apply_rope(k, &rope.0, &rope.1);
         // One prompt on flex: the keys and values go into the layer's buffers and our kernel reads
@@ -137,7 +137,7 @@ impl TextAttention {
                     )
                     .expect("f32 views");
                     let last = mean.map(|m| m.narrow(1, s - 1, 1).reshape([l]));
-                    return (self.o_proj.forward(out), last, None);
+                    return (linear(&self.o_proj, out), last, None);
                 }
                 // q is not readable in place (not expected after k was): burn's path below, with
                 // this layer's cache as tensors
@@ -211,7 +211,7 @@ impl TextAttention {
                     .collect();
                 Tensor::cat(parts, 2).swap_dims(1, 2).reshape([b, s, h * hd])
             };
-            return (self.o_proj.forward(out), None, None);
+            return (linear(&self.o_proj, out), None, None);
         }
         // The explicit path, when FastV needs the last query's attention row (or training wants
         // every row).
@@ -241,14 +241,14 @@ impl TextAttention {
         });
         let all = want_probs.then(|| probs.clone().reshape([b, h, s, l]));
         let out = probs.matmul(v).reshape([b, h, s, hd]).swap_dims(1, 2).reshape([b, s, h * hd]);
-        (self.o_proj.forward(out), last, all)
+        (linear(&self.o_proj, out), last, all)
     }
 }
 
 impl TextMlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(linear(&self.gate_proj, x.clone()));
+        linear(&self.down_proj, gate * linear(&self.up_proj, x))
     }
 }
 

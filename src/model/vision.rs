@@ -12,7 +12,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::Tensor;
 
-use super::layers::{gelu_tanh, LayerNorm};
+use super::layers::{gelu_tanh, linear, LayerNorm};
 use super::walk::{Prefix, Visitor};
 use crate::config::VisionConfig;
 use crate::error::Result;
@@ -99,7 +99,7 @@ impl VisionEmbeddings {
             .reshape([t, ch, nh, p, nw, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([t, nh * nw, ch * p * p]);
-        let x = self.patch_embedding.forward(patches);
+        let x = linear(&self.patch_embedding, patches);
         x + self.position_embedding.val().unsqueeze::<3>()
     }
 }
@@ -122,25 +122,25 @@ impl VisionAttention {
         let [b, s, d] = x.dims();
         let hd = d / self.heads;
         let split = |t: Tensor<3>| t.reshape([b, s, self.heads, hd]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(x.clone()));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
+        let q = split(linear(&self.q_proj, x.clone()));
+        let k = split(linear(&self.k_proj, x.clone()));
+        let v = split(linear(&self.v_proj, x));
         // on flex, our kernel (src/cpu/attention.rs): the projections read in place, the
         // probabilities averaged over heads from the same softmax when asked
         if let Some((out, mean)) = crate::cpu::flex::attention(&q, &k, &v, false, want_probs) {
-            return (self.out_proj.forward(out), mean);
+            return (linear(&self.out_proj, out), mean);
         }
         if !want_probs {
             // the backend's fused kernel (flex: tiled online softmax, no [s, s] matrix per head)
             let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
             let out = attention(q, k, v, None, None, opts).swap_dims(1, 2).reshape([b, s, d]);
-            return (self.out_proj.forward(out), None);
+            return (linear(&self.out_proj, out), None);
         }
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let probs = softmax(scores, 3);
         let mean_probs = Some(probs.clone().mean_dim(1).reshape([b, s, s]));
         let out = probs.matmul(v).swap_dims(1, 2).reshape([b, s, d]);
-        (self.out_proj.forward(out), mean_probs)
+        (linear(&self.out_proj, out), mean_probs)
     }
 }
 
@@ -157,15 +157,15 @@ impl VisionMlp {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = if !self.tanh_gelu {
-            gelu(self.fc1.forward(x))
+            gelu(linear(&self.fc1, x))
         } else {
             // on flex, our kernel (src/cpu/activation.rs): the bias and gelu in one parallel pass
             match crate::cpu::flex::linear_gelu_tanh(&self.fc1, x) {
                 Ok(h) => h,
-                Err(x) => gelu_tanh(self.fc1.forward(x)),
+                Err(x) => gelu_tanh(linear(&self.fc1, x)),
             }
         };
-        self.fc2.forward(h)
+        linear(&self.fc2, h)
     }
 }
 

@@ -1,0 +1,67 @@
+// Profiles the page's CPU path in headless Chromium with Linux perf: V8 writes /tmp/perf-PID.map
+// (--perf-basic-prof) so that perf names the wasm functions (the module's name section) and the JS.
+// The page loads the model, is given the image, and once the encode has begun perf samples every
+// thread of the machine for --seconds; the report is per thread (the model's Worker, the rayon
+// pool's Workers) and per function. Run by hand (root or perf_event_paranoid <= 0):
+//   node scripts/profile-web.mjs --model target/bench-web-256m --threads 2 --grid 4 \
+//        --seconds 30 --out /tmp/prof
+import http from 'node:http';
+import { createReadStream, statSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const MODEL = opt('--model', 'target/bench-web-256m');
+const THREADS = Number(opt('--threads', '2'));
+const GRID = Number(opt('--grid', '4'));
+const SECONDS = Number(opt('--seconds', '30'));
+const OUT = opt('--out', '/tmp/prof');
+const FREQ = opt('--freq', '999');
+mkdirSync(OUT, { recursive: true });
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
+  '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
+const server = http.createServer((req, res) => {
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+  try {
+    let file = path.join(ROOT, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
+    if (!file.startsWith(ROOT)) throw new Error('outside');
+    if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-length': statSync(file).size });
+    createReadStream(file).pipe(res);
+  } catch {
+    res.writeHead(404);
+    res.end();
+  }
+});
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
+  args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--js-flags=--perf-basic-prof'] });
+const page = await (await browser.newContext()).newPage();
+page.on('pageerror', (e) => console.error(`[page error] ${e}`));
+const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend: 'cpu', grid: String(GRID), method: 'zoo', keep: '1', q: 'What colour is the cat?' });
+if (THREADS > 1) q.set('threads', String(THREADS)); else q.set('wasm', 'simd');
+await page.goto(`${base}/www/?${q}`);
+await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: 600_000 });
+console.error(`loaded: ${await page.textContent('#status')}`);
+// the page encodes its sample photo (at --grid 4: 4 x 3 tiles + the global image) as soon as the
+// model is ready: sampled after V8 has had 10 s to tier the hot wasm functions up
+await page.waitForFunction(() => window.__zpw.state.encodes === 0, null, { timeout: 60_000 });
+await new Promise((r) => setTimeout(r, 10_000));
+console.error(`perf: ${SECONDS} s of every thread`);
+const perf = spawnSync('perf', ['record', '-F', FREQ, '-a', '-g', '-o', path.join(OUT, 'perf.data'), '--', 'sleep', String(SECONDS)], { stdio: 'inherit' });
+if (perf.status !== 0) console.error('perf record failed');
+await page.waitForFunction(() => window.__zpw.state.encodes >= 1, null, { timeout: 3_600_000, polling: 500 });
+const t = await page.evaluate(() => window.__zpw.state.timings);
+console.error(`encode ${JSON.stringify(t?.encode_ms)} ms`);
+await browser.close();
+server.close();
