@@ -45,7 +45,7 @@ const server = http.createServer((req, res) => {
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--js-flags=--perf-basic-prof'] });
+  args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--js-flags=--perf-basic-prof --logfile=/dev/null --no-logfile-per-isolate'] });
 const page = await (await browser.newContext()).newPage();
 page.on('pageerror', (e) => console.error(`[page error] ${e}`));
 const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend: 'cpu', grid: String(GRID), method: 'zoo', keep: '1', q: 'What colour is the cat?' });
