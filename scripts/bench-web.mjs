@@ -110,7 +110,9 @@ function nativeFigures(keep) {
   };
 }
 
-async function pageFigures(browser, base, backend, loadOnly = false) {
+// `between`, when given, runs after each of the encodes timed again (the peer's runs, alternated
+// with ours so that a host whose speed drifts moves both alike).
+async function pageFigures(browser, base, backend, loadOnly = false, between = null) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`  [page error] ${e}`));
@@ -180,33 +182,47 @@ async function pageFigures(browser, base, backend, loadOnly = false) {
       return (!document.getElementById('error').hidden) || ((a === 'done' || a === 'done-empty') && window.__zpw.state.timings !== prev);
     }, before, { timeout: TIMEOUT, polling: 200 });
     again.push(await page.evaluate(() => window.__zpw.state.timings.encode_ms));
+    if (between) await between();
   }
   if (again.length) {
     rows[0].first_encode_ms = rows[0].encode_ms;
     rows[0].encode_ms = median(again);
+    rows[0].again_ms = again;
     console.error(`  page (${backend}) encode: first ${rows[0].first_encode_ms.toFixed(0)} ms, then ${again.map((x) => x.toFixed(0)).join(', ')} (median ${rows[0].encode_ms.toFixed(0)})`);
   }
   await context.close();
   return { loaded, rows };
 }
 
-// ONNX Runtime Web on one tile (scripts/bench-peer.html): load, then the median of RUNS runs after a warm-up.
-async function peerFigures(browser, base) {
+// ONNX Runtime Web on one tile (scripts/bench-peer.html): loaded and warmed up here, then timed one
+// run at a time by `run`, between our page's encodes; `close` gives the figures.
+async function openPeer(browser, base) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const size = JSON.parse(readFileSync(path.join(ROOT, MODEL, 'config.json'), 'utf8')).vision_config.image_size;
-  const q = new URLSearchParams({ model: `/${path.relative(ROOT, path.resolve(PEER))}`, size: String(size), threads: String(THREADS), runs: String(RUNS) });
+  const q = new URLSearchParams({ model: `/${path.relative(ROOT, path.resolve(PEER))}`, size: String(size), threads: String(THREADS), runs: '0' });
   // a module the page cannot import (a wrong MIME type, a missing file) never sets __peer: say so
   page.on('pageerror', (e) => console.error(`  [peer page error] ${e}`));
   page.on('console', (m) => { if (m.type() === 'error') console.error(`  [peer console] ${m.text()}`); });
   await page.goto(`${base}/scripts/bench-peer.html?${q}`);
   await page.waitForFunction(() => window.__peer, null, { timeout: 600_000, polling: 500 });
   const r = await page.evaluate(() => window.__peer);
-  await context.close();
   if (r.error) throw new Error(`ONNX Runtime Web failed: ${r.error}`);
-  r.tileMs = median(r.times);
-  console.error(`  peer (ONNX Runtime Web, ${r.threads} thread(s), isolated ${r.isolated}): load ${r.loadMs.toFixed(0)} ms, a tile ${r.tileMs.toFixed(0)} ms (runs ${r.times.map((x) => x.toFixed(0)).join(', ')})`);
-  return r;
+  console.error(`  peer (ONNX Runtime Web, ${r.threads} thread(s), isolated ${r.isolated}): load ${r.loadMs.toFixed(0)} ms, warm-up ${r.warmMs.toFixed(0)} ms`);
+  const pause = () => new Promise((res) => setTimeout(res, 1000)); // both pools idle before the other runs
+  return {
+    async run() {
+      await pause();
+      r.times.push(await page.evaluate(() => window.__peerOnce()));
+      console.error(`  peer: a tile ${r.times.at(-1).toFixed(0)} ms`);
+      await pause();
+    },
+    async close() {
+      await context.close();
+      r.tileMs = median(r.times);
+      return r;
+    },
+  };
 }
 
 const peerVersion = () => JSON.parse(readFileSync(path.join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')).version;
@@ -237,9 +253,10 @@ async function main() {
     args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--no-first-run'] });
   const backends = WEBGPU ? ['cpu', 'webgpu'] : ['cpu'];
   const pages = {};
-  for (const b of backends) pages[b] = await pageFigures(browser, base, b);
+  const peerRuns = PEER ? await openPeer(browser, base) : null;
+  for (const b of backends) pages[b] = await pageFigures(browser, base, b, false, b === 'cpu' && peerRuns ? () => peerRuns.run() : null);
+  const peer = peerRuns ? await peerRuns.close() : null;
   const webgpuLoad = WEBGPU_LOAD ? await pageFigures(browser, base, 'webgpu', true) : null;
-  const peer = PEER ? await peerFigures(browser, base) : null;
   await browser.close();
   server.close();
 
@@ -281,8 +298,9 @@ async function main() {
     const ours = pages.cpu.rows[0].encode_ms / nat[0].tiles;
     say('');
     say(`peer: ONNX Runtime Web ${peerVersion()} (wasm, SIMD, ${peer.threads} thread(s)) on the same encoder + connector (scripts/export_onnx.py, f32), one tile: ` +
-      `${fmt(peer.tileMs)} ms (median of ${peer.times.length} after a warm-up; load ${fmt(peer.loadMs)} ms). ` +
-      `Our page on the CPU: ${fmt(ours)} ms a tile (its encode / tiles, median of ${RUNS} after the first). **page / peer: ${(ours / peer.tileMs).toFixed(2)}**`);
+      `${fmt(peer.tileMs)} ms (median of ${peer.times.length} after a warm-up, each run right after one of our page's encodes timed again; load ${fmt(peer.loadMs)} ms). ` +
+      `Our page on the CPU: ${fmt(ours)} ms a tile (its encode / tiles, median of ${RUNS} after the first). **page / peer: ${(ours / peer.tileMs).toFixed(2)}**` +
+      ` (run by run, each encode against the peer's run after it: ${(pages.cpu.rows[0].again_ms || []).map((x, i) => (x / nat[0].tiles / peer.times[i]).toFixed(2)).join(', ')})`);
   }
   console.log(lines.join('\n'));
   if (OUT) writeFileSync(OUT, JSON.stringify({ native: nat, pages, webgpuLoad, peer, fileBytes, f32Bytes, runs: RUNS, grid: GRID, tokens: TOKENS, nativeThreads: NATIVE_THREADS }, null, 2));

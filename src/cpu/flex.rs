@@ -39,9 +39,8 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &burn
 }
 
 /// x W (+ b) for a torch-style Linear `l` with our product ([`super::gemm`]), in the builds that
-/// use it (wasm with SIMD) and for at least [`gemm::MIN_ROWS`] rows; the bias is added as C is
-/// written. `Err(x)` otherwise (natively, a decoded token, not f32 on flex, a non-contiguous
-/// input): the caller takes burn's path.
+/// use it (wasm with SIMD); the bias is added as C is written. `Err(x)` otherwise (natively, not
+/// f32 on flex, a non-contiguous input): the caller takes burn's path.
 pub fn linear<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
     product(l, x, true)
 }
@@ -56,7 +55,7 @@ fn product<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>, with_bias: bool) 
     let m = dims[..D - 1].iter().product::<usize>();
     let w = l.weight.val();
     let [wk, n] = w.dims();
-    if m < gemm::MIN_ROWS || wk != k {
+    if m == 0 || wk != k {
         return Err(x);
     }
     let (Some(xp), Some(wp)) = (primitive(&x), primitive(&w)) else { return Err(x) };
@@ -78,6 +77,25 @@ fn product<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>, with_bias: bool) 
     let mut shape = dims;
     shape[D - 1] = n;
     Ok(tensor(out, shape, &x.device()))
+}
+
+/// h E^T for h [n, d] and a contiguous E [v, d] (the logits from a vocabulary matrix) with our
+/// product, where this build uses it; `Err(h)` otherwise.
+pub fn matmul_t(h: Tensor<2>, e: &Tensor<2>) -> Result<Tensor<2>, Tensor<2>> {
+    let ([m, k], [n, ek]) = (h.dims(), e.dims());
+    if !gemm::IN_USE || m == 0 || ek != k {
+        return Err(h);
+    }
+    let (Some(hp), Some(ep)) = (primitive(&h), primitive(e)) else { return Err(h) };
+    if !hp.layout().is_contiguous() || !ep.layout().is_contiguous() {
+        return Err(h);
+    }
+    let hs: &[f32] = &hp.storage::<f32>()[hp.layout().start_offset()..];
+    let es: &[f32] = &ep.storage::<f32>()[ep.layout().start_offset()..];
+    let mut out = vec![0f32; m * n];
+    // E^T: element (p, j) is E[j, p]
+    gemm::matmul(m, n, k, gemm::Mat::rows(hs, k), gemm::Mat { data: es, rs: 1, cs: k }, &mut out, n, None, true);
+    Ok(tensor(out, [m, n], &h.device()))
 }
 
 /// gelu_tanh(x W + b) for a torch-style Linear `l` with a bias (SigLIP's fc1): the product (ours

@@ -37,8 +37,12 @@ const TASK_COLS: usize = 512;
 /// Whether this build uses this module for the model's products (the wasm builds with SIMD).
 pub const IN_USE: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
 
-/// Fewer rows than this take burn's product (gemm's matrix-vector path: a decoded token).
-pub const MIN_ROWS: usize = 8;
+/// Fewer rows of A than this take the matrix-vector loops (a decoded token is one row), each row
+/// on its own: no packing, B read once a row, in place.
+const VECTOR_ROWS: usize = 4;
+/// The matrix-vector loops split their columns over the pool from this much of B on (elements).
+#[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
+const VECTOR_PARALLEL: usize = 1 << 18;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod vector {
@@ -66,6 +70,10 @@ mod vector {
     #[inline(always)]
     pub fn add(a: V, b: V) -> V {
         V(f32x4_add(a.0, b.0))
+    }
+    #[inline(always)]
+    pub fn sum(v: V) -> f32 {
+        (f32x4_extract_lane::<0>(v.0) + f32x4_extract_lane::<1>(v.0)) + (f32x4_extract_lane::<2>(v.0) + f32x4_extract_lane::<3>(v.0))
     }
     /// a b + c: fused where the engine has FMA (relaxed SIMD lets it choose), else two roundings.
     #[inline(always)]
@@ -102,6 +110,10 @@ mod vector {
     #[inline(always)]
     pub fn add(a: V, b: V) -> V {
         V(core::array::from_fn(|i| a.0[i] + b.0[i]))
+    }
+    #[inline(always)]
+    pub fn sum(v: V) -> f32 {
+        (v.0[0] + v.0[1]) + (v.0[2] + v.0[3])
     }
     #[inline(always)]
     pub fn mul_add(a: V, b: V, c: V) -> V {
@@ -167,6 +179,24 @@ pub fn matmul(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: 
         return;
     }
     let p = Problem { k, a, b, c: Ptr(c.as_mut_ptr()), ldc, bias };
+    if m < VECTOR_ROWS && (b.cs == 1 || (b.rs == 1 && a.cs == 1)) {
+        let run = |c0: usize, c1: usize| {
+            for i in 0..m {
+                // SAFETY: row i's columns c0..c1 of C, within the bounds asserted above
+                unsafe { matvec(&p, i, c0, c1) }
+            }
+        };
+        #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
+        if parallel && k * n >= VECTOR_PARALLEL {
+            use rayon::prelude::*;
+            let pieces = (4 * rayon::current_num_threads()).min(n.div_ceil(VECTOR_COLS)).max(1);
+            let width = n.div_ceil(pieces).next_multiple_of(VECTOR_COLS);
+            (0..n.div_ceil(width)).into_par_iter().for_each(|t| run(t * width, ((t + 1) * width).min(n)));
+            return;
+        }
+        run(0, n);
+        return;
+    }
     #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
     if parallel {
         use rayon::prelude::*;
@@ -229,6 +259,67 @@ unsafe fn block(p: &Problem, r0: usize, r1: usize, c0: usize, c1: usize) {
             i0 += mc;
         }
         k0 += kc;
+    }
+}
+
+/// Columns per step of the matrix-vector loop over B's rows (eight 4-lane accumulators).
+const VECTOR_COLS: usize = 32;
+
+/// C(i, c0..c1) = A(i, ..) B(.., c0..c1) (+ bias) for one row of A: B's rows streamed once (B
+/// row-major, `cs == 1`: eight accumulators of 4 columns each, one broadcast A value per row of
+/// B), or one dot product per column (B column-major, `rs == 1`, A's row contiguous).
+unsafe fn matvec(p: &Problem, i: usize, c0: usize, c1: usize) {
+    let (a, b, k) = (p.a, p.b, p.k);
+    let x = a.data.as_ptr().add(i * a.rs);
+    let y = p.c.0.add(i * p.ldc);
+    let bias = |j: usize| p.bias.map_or(0.0, |bs| bs[j]);
+    if b.cs == 1 {
+        let w = b.data.as_ptr();
+        let mut j = c0;
+        while j + VECTOR_COLS <= c1 {
+            let mut acc = [vector::zero(); VECTOR_COLS / 4];
+            for q in 0..k {
+                let xv = vector::splat(x.add(q * a.cs));
+                let row = w.add(q * b.rs + j);
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = vector::mul_add(xv, vector::load(row.add(4 * v)), *acc);
+                }
+            }
+            for (v, &acc) in acc.iter().enumerate() {
+                let at = y.add(j + 4 * v);
+                match p.bias {
+                    Some(bs) => vector::store(at, vector::add(acc, vector::load(bs.as_ptr().add(j + 4 * v)))),
+                    None => vector::store(at, acc),
+                }
+            }
+            j += VECTOR_COLS;
+        }
+        // the last columns, one at a time
+        for j in j..c1 {
+            let mut s = 0f32;
+            for q in 0..k {
+                s += *x.add(q * a.cs) * *w.add(q * b.rs + j);
+            }
+            *y.add(j) = s + bias(j);
+        }
+        return;
+    }
+    // B column-major: column j is contiguous, as is A's row
+    for j in c0..c1 {
+        let col = b.data.as_ptr().add(j * b.cs);
+        let mut acc = [vector::zero(); 4];
+        let mut q = 0;
+        while q + 16 <= k {
+            for (t, acc) in acc.iter_mut().enumerate() {
+                *acc = vector::mul_add(vector::load(x.add(q + 4 * t)), vector::load(col.add(q + 4 * t)), *acc);
+            }
+            q += 16;
+        }
+        let mut s = vector::sum(vector::add(vector::add(acc[0], acc[1]), vector::add(acc[2], acc[3])));
+        for q in q..k {
+            s += *x.add(q) * *col.add(q);
+        }
+        *y.add(j) = s + bias(j);
     }
 }
 
@@ -372,13 +463,14 @@ mod tests {
     }
 
     /// Every shape class: edges in m and n (not multiples of MR, NR, MC), depths over KC and not a
-    /// multiple of it, k = 0, one row, strided and transposed operands, a bias, a row stride in C
+    /// multiple of it, k = 0, one row and fewer than VECTOR_ROWS (the matrix-vector loops, B
+    /// row-major and column-major, column counts under and over VECTOR_COLS), strided and transposed operands, a bias, a row stride in C
     /// with elements between rows that must stay untouched. Tolerance: the sum of |a b| over the
     /// depth times 1e-6 (f32 rounding over at most a few hundred terms per block, summed in
     /// another order than f64's).
     #[test]
     fn matches_the_definition() {
-        let shapes = [(1, 1, 1), (4, 8, 16), (5, 9, 3), (70, 35, 300), (64, 512, 600), (3, 17, 0), (130, 8, 257), (1, 100, 700)];
+        let shapes = [(1, 1, 1), (4, 8, 16), (5, 9, 3), (70, 35, 300), (64, 512, 600), (3, 17, 0), (130, 8, 257), (1, 100, 700), (2, 64, 33), (3, 40, 20)];
         for (si, &(m, n, k)) in shapes.iter().enumerate() {
             for &(a_t, b_t, with_bias, ldc_extra) in &[(false, false, false, 0), (false, false, true, 3), (true, true, true, 0), (false, true, false, 5)] {
                 let av = values(m * k + 7, si as u64 * 4 + 1);
@@ -410,18 +502,23 @@ mod tests {
     }
 
     /// A product split over tasks gives the serial product bit for bit (each element's sum is
-    /// taken in the same order whichever task computes it).
+    /// taken in the same order whichever task computes it): the packed loops and the
+    /// matrix-vector ones (one row, over VECTOR_PARALLEL elements of B), B row- and column-major.
     #[test]
     fn parallel_split_is_exact() {
-        let (m, n, k) = (600, 1100, 300);
-        let a = values(m * k, 11);
-        let b = values(k * n, 12);
-        let bias = values(n, 13);
-        let mut serial = vec![0f32; m * n];
-        let mut par = vec![0f32; m * n];
-        matmul(m, n, k, Mat::rows(&a, k), Mat::rows(&b, n), &mut serial, n, Some(&bias), false);
-        matmul(m, n, k, Mat::rows(&a, k), Mat::rows(&b, n), &mut par, n, Some(&bias), true);
-        assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()));
+        for (m, n, k) in [(600, 1100, 300), (1, 1100, 300)] {
+            let a = values(m * k, 11);
+            let b = values(k * n, 12);
+            let bias = values(n, 13);
+            for b_t in [false, true] {
+                let bm = if b_t { Mat { data: &b, rs: 1, cs: k } } else { Mat::rows(&b, n) };
+                let mut serial = vec![0f32; m * n];
+                let mut par = vec![0f32; m * n];
+                matmul(m, n, k, Mat::rows(&a, k), bm, &mut serial, n, Some(&bias), false);
+                matmul(m, n, k, Mat::rows(&a, k), bm, &mut par, n, Some(&bias), true);
+                assert!(serial.iter().zip(&par).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}x{n}x{k} b_t {b_t}");
+            }
+        }
     }
 
     #[test]

@@ -111,9 +111,14 @@ impl VocabMatrix {
         let d = dims[D - 1];
         let n = hidden.shape().num_elements() / d;
         let h = hidden.reshape([n, d]);
+        // our product where the build has it (src/cpu/gemm.rs), else burn's on the transposed view
+        let logits = |h: Tensor<2>, e: Tensor<2>| match crate::cpu::flex::matmul_t(h, &e) {
+            Ok(y) => y,
+            Err(h) => h.matmul(e.transpose()),
+        };
         let out = match self.blocks.as_slice() {
-            [one] => h.matmul(one.val().transpose()),
-            many => Tensor::cat(many.iter().map(|b| h.clone().matmul(b.val().transpose())).collect(), 1),
+            [one] => logits(h, one.val()),
+            many => Tensor::cat(many.iter().map(|b| logits(h.clone(), b.val())).collect(), 1),
         };
         let mut od = dims;
         od[D - 1] = out.dims()[1];
