@@ -4,7 +4,7 @@
 // thread of the machine for --seconds; the report is per thread (the model's Worker, the rayon
 // pool's Workers) and per function. Run by hand (root or perf_event_paranoid <= 0):
 //   node scripts/profile-web.mjs --model target/bench-web-256m --threads 2 --grid 4 \
-//        --seconds 30 --out /tmp/prof
+//        --seconds 30 --out /tmp/prof [--phase answer --tokens 200]
 import http from 'node:http';
 import { createReadStream, statSync, mkdirSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -24,6 +24,10 @@ const GRID = Number(opt('--grid', '4'));
 const SECONDS = Number(opt('--seconds', '30'));
 const OUT = opt('--out', '/tmp/prof');
 const FREQ = opt('--freq', '999');
+// --phase encode (default): the sample photo's encode; answer: an answer of --tokens new tokens
+// (prefill, then decoding), after the encode
+const PHASE = opt('--phase', 'encode');
+const TOKENS = opt('--tokens', '200');
 mkdirSync(OUT, { recursive: true });
 
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
@@ -55,13 +59,19 @@ await page.waitForSelector('#status[data-state="ready"], #status[data-state="fai
 console.error(`loaded: ${await page.textContent('#status')}`);
 // the page encodes its sample photo (at --grid 4: 4 x 3 tiles + the global image) as soon as the
 // model is ready: sampled after V8 has had 10 s to tier the hot wasm functions up
-await page.waitForFunction(() => window.__zpw.state.encodes === 0, null, { timeout: 60_000 });
-await new Promise((r) => setTimeout(r, 10_000));
+if (PHASE === 'answer') {
+  await page.waitForFunction(() => window.__zpw.state.encodes >= 1, null, { timeout: 3_600_000, polling: 500 });
+  await page.fill('#max-tokens', TOKENS);
+  await page.waitForSelector('#ask:not([disabled])', { timeout: 600_000 });
+  await page.click('#ask');
+  await new Promise((r) => setTimeout(r, 3000));
+} else {
+  await page.waitForFunction(() => window.__zpw.state.encodes === 0, null, { timeout: 60_000 });
+  await new Promise((r) => setTimeout(r, 10_000));
+}
 console.error(`perf: ${SECONDS} s of every thread`);
 const perf = spawnSync('perf', ['record', '-F', FREQ, '-a', '-g', '-o', path.join(OUT, 'perf.data'), '--', 'sleep', String(SECONDS)], { stdio: 'inherit' });
 if (perf.status !== 0) console.error('perf record failed');
 await page.waitForFunction(() => window.__zpw.state.encodes >= 1, null, { timeout: 3_600_000, polling: 500 });
-const t = await page.evaluate(() => window.__zpw.state.timings);
-console.error(`encode ${JSON.stringify(t?.encode_ms)} ms`);
 await browser.close();
 server.close();

@@ -262,45 +262,56 @@ unsafe fn block(p: &Problem, r0: usize, r1: usize, c0: usize, c1: usize) {
     }
 }
 
-/// Columns per step of the matrix-vector loop over B's rows (eight 4-lane accumulators).
+/// Columns of a task of the matrix-vector loops, at least.
 const VECTOR_COLS: usize = 32;
 
-/// C(i, c0..c1) = A(i, ..) B(.., c0..c1) (+ bias) for one row of A: B's rows streamed once (B
-/// row-major, `cs == 1`: eight accumulators of 4 columns each, one broadcast A value per row of
-/// B), or one dot product per column (B column-major, `rs == 1`, A's row contiguous).
+/// C(i, c0..c1) = A(i, ..) B(.., c0..c1) (+ bias) for one row of A: B's rows streamed once, four
+/// at a time, into C's row (B row-major, `cs == 1`), or one dot product per column (B
+/// column-major, `rs == 1`, A's row contiguous).
 unsafe fn matvec(p: &Problem, i: usize, c0: usize, c1: usize) {
     let (a, b, k) = (p.a, p.b, p.k);
     let x = a.data.as_ptr().add(i * a.rs);
     let y = p.c.0.add(i * p.ldc);
     let bias = |j: usize| p.bias.map_or(0.0, |bs| bs[j]);
     if b.cs == 1 {
+        // y = bias, then four rows of B at a time added into it: four contiguous streams, y's
+        // slice (a task's columns) staying in L1
         let w = b.data.as_ptr();
-        let mut j = c0;
-        while j + VECTOR_COLS <= c1 {
-            let mut acc = [vector::zero(); VECTOR_COLS / 4];
-            for q in 0..k {
-                let xv = vector::splat(x.add(q * a.cs));
-                let row = w.add(q * b.rs + j);
-                for (v, acc) in acc.iter_mut().enumerate() {
-                    *acc = vector::mul_add(xv, vector::load(row.add(4 * v)), *acc);
-                }
-            }
-            for (v, &acc) in acc.iter().enumerate() {
-                let at = y.add(j + 4 * v);
-                match p.bias {
-                    Some(bs) => vector::store(at, vector::add(acc, vector::load(bs.as_ptr().add(j + 4 * v)))),
-                    None => vector::store(at, acc),
-                }
-            }
-            j += VECTOR_COLS;
+        let yv = y.add(c0);
+        let width = c1 - c0;
+        let vecs = width / 4;
+        for j in 0..width {
+            *yv.add(j) = bias(c0 + j);
         }
-        // the last columns, one at a time
-        for j in j..c1 {
-            let mut s = 0f32;
-            for q in 0..k {
-                s += *x.add(q * a.cs) * *w.add(q * b.rs + j);
+        let mut q = 0;
+        while q + 4 <= k {
+            let xs = [0, 1, 2, 3].map(|t| vector::splat(x.add((q + t) * a.cs)));
+            let rows = [0, 1, 2, 3].map(|t| w.add((q + t) * b.rs + c0));
+            for v in 0..vecs {
+                let mut acc = vector::load(yv.add(4 * v));
+                for t in 0..4 {
+                    acc = vector::mul_add(xs[t], vector::load(rows[t].add(4 * v)), acc);
+                }
+                vector::store(yv.add(4 * v), acc);
             }
-            *y.add(j) = s + bias(j);
+            for j in 4 * vecs..width {
+                let mut s = *yv.add(j);
+                for (t, row) in rows.iter().enumerate() {
+                    s += *x.add((q + t) * a.cs) * *row.add(j);
+                }
+                *yv.add(j) = s;
+            }
+            q += 4;
+        }
+        for q in q..k {
+            let xq = vector::splat(x.add(q * a.cs));
+            let row = w.add(q * b.rs + c0);
+            for v in 0..vecs {
+                vector::store(yv.add(4 * v), vector::mul_add(xq, vector::load(row.add(4 * v)), vector::load(yv.add(4 * v))));
+            }
+            for j in 4 * vecs..width {
+                *yv.add(j) += *x.add(q * a.cs) * *row.add(j);
+            }
         }
         return;
     }
