@@ -263,6 +263,7 @@ unsafe fn block(p: &Problem, r0: usize, r1: usize, c0: usize, c1: usize) {
 }
 
 /// Columns of a task of the matrix-vector loops, at least.
+#[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
 const VECTOR_COLS: usize = 32;
 
 /// C(i, c0..c1) = A(i, ..) B(.., c0..c1) (+ bias) for one row of A: B's rows streamed once, four
