@@ -1,11 +1,12 @@
-//! C = A B (+ bias) in f32 for the browser's SIMD builds: the products of every Linear and of our
-//! attention, where gemm 0.19's wasm kernel left most of the time (README, "Measured figures").
+//! C = A B (+ bias) in f32 for the browser's SIMD builds: the products of every Linear, of the
+//! logits and of our attention, where gemm 0.19's wasm kernel left most of the time (README,
+//! "The page against the native CLI").
 //!
 //! Why our own in wasm: a profile of the page encoding SigLIP tiles on two threads (perf with V8's
 //! `--perf-basic-prof`, 2026-12-03) spent 84 % of both cores in gemm's simd128 microkernel, which
 //! multiplies and adds separately (gemm has no relaxed-SIMD kernel) in a 12 x 4 register tile that
-//! needs all 16 of x86's vector registers (V8 keeps one as scratch: spills), and whose per-core speed
-//! fell by a third when both cores ran it; two pages each running it on one core did not slow down.
+//! needs all 16 of x86's vector registers (V8 keeps one as scratch: spills), and the page's encode
+//! scaled 1.28x from one thread to two; two pages each running it on one core did not slow down.
 //! Here: a 4 x 8 tile (8 accumulators, two B vectors, one broadcast A value: 11 registers), with
 //! `f32x4.relaxed_madd` (one fused multiply-add where the engine has FMA) in the threaded build,
 //! which needs relaxed SIMD (www/wasm-pkg.js checks for it); mul + add in the one-thread SIMD build,
@@ -17,7 +18,8 @@
 //! columns (kc x NR each, row after row), A's block of `MC` rows into panels of `MR` rows (kc x MR,
 //! column after column), and the register tile runs over the panels, A's block staying in L2 and a
 //! B panel in L1. Parallel work is split over blocks of C (rows x columns), each task packing its
-//! own operands: no synchronisation inside a product, one fork-join per product.
+//! own operands: no synchronisation inside a product, one fork-join per product. Fewer than
+//! `VECTOR_ROWS` rows (a decoded token) skip the packing: B is streamed once (`matvec`).
 
 /// Rows of the register tile.
 pub const MR: usize = 4;
