@@ -45,7 +45,7 @@ struct Opts {
 }
 
 const USAGE: &str = "usage: bench stages --model DIR [--torch PYTHON] [--torch-device cpu|cuda] [--threads N] \
-[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
+[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES: encode,kernels,connector,zoo,prefill,decode (burn's side; load and memory always)] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
 
 fn parse(args: Vec<String>) -> Opts {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -293,6 +293,10 @@ fn coordinate(o: &Opts) {
     for b in &o.backends {
         let mut cmd = Command::new(&exe);
         cmd.arg("stages").arg("--child").arg(b).args(common_args(o)).env("RAYON_NUM_THREADS", o.threads.to_string());
+        // --only limits burn's stages (the PyTorch script runs all of its own)
+        if let Some(only) = &o.only {
+            cmd.arg("--only").arg(only.join(","));
+        }
         if let Some(v) = run_json(cmd, &format!("burn {b}")) {
             results.push(v);
         }
