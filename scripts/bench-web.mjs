@@ -25,14 +25,12 @@
 // (scripts/bench-peer.html), and prints our page's encode per tile against it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, createReadStream, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { closeSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { ROOT, serve } from './static-server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(name);
@@ -60,27 +58,6 @@ const KEEPS = [1, 0.5, 0.25, 0.1];
 const IMAGE = opt('--image', 'tests/fixtures/photo.png');
 const QUESTION = 'What colour is the cat?';
 const TIMEOUT = 3_600_000;
-
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
-  '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
-function serve() {
-  const server = http.createServer((req, res) => {
-    // cross-origin isolated, as scripts/serve.sh serves it: what the threaded build needs
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    try {
-      let file = path.join(ROOT, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-      if (!file.startsWith(ROOT)) throw new Error('outside');
-      if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-length': statSync(file).size });
-      createReadStream(file).pipe(res);
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
 
 const median = (v) => {
   const x = v.filter((y) => y !== null && y !== undefined).sort((p, q) => p - q);

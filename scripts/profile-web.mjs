@@ -5,14 +5,12 @@
 // pool's Workers) and per function. Run by hand (root or perf_event_paranoid <= 0):
 //   node scripts/profile-web.mjs --model target/bench-web-256m --threads 2 --grid 4 \
 //        --seconds 30 --out /tmp/prof [--phase answer --tokens 200]
-import http from 'node:http';
-import { createReadStream, statSync, mkdirSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { ROOT, serve } from './static-server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(name);
@@ -30,23 +28,7 @@ const PHASE = opt('--phase', 'encode');
 const TOKENS = opt('--tokens', '200');
 mkdirSync(OUT, { recursive: true });
 
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm',
-  '.png': 'image/png', '.css': 'text/css', '.svg': 'image/svg+xml' };
-const server = http.createServer((req, res) => {
-  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-  res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-  try {
-    let file = path.join(ROOT, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-    if (!file.startsWith(ROOT)) throw new Error('outside');
-    if (statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] || 'application/octet-stream', 'content-length': statSync(file).size });
-    createReadStream(file).pipe(res);
-  } catch {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const server = await serve();
 const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--disable-background-networking', '--no-first-run', '--js-flags=--perf-basic-prof --logfile=/dev/null --no-logfile-per-isolate'] });

@@ -257,18 +257,7 @@ unsafe fn block(
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (tests only).
-    fn values(n: usize, seed: u64, amp: f32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-            })
-            .collect()
-    }
+    use crate::cpu::test_values as values;
 
     /// The definition, in f64, one (batch, head, row) at a time: softmax(scale q k^T + mask) v, and
     /// the head-averaged probabilities.

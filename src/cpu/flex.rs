@@ -33,6 +33,12 @@ pub fn view4(p: &FlexTensor) -> Option<View<'_>> {
     Some(View { data, strides: Strides { batch: s[0] as usize, head: s[1] as usize, row: s[2] as usize } })
 }
 
+/// A contiguous tensor's values, from its first element (None when it is strided).
+fn contiguous(p: &FlexTensor) -> Option<&[f32]> {
+    let data: &[f32] = p.storage();
+    p.layout().is_contiguous().then(|| &data[p.layout().start_offset()..])
+}
+
 /// A flex tensor of `shape` holding `values` (moved, not copied).
 pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &burn::tensor::Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
@@ -59,19 +65,21 @@ fn product<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>, with_bias: bool) 
         return Err(x);
     }
     let (Some(xp), Some(wp)) = (primitive(&x), primitive(&w)) else { return Err(x) };
-    let bias = match (with_bias, l.bias.as_ref()) {
+    let bp = match (with_bias, l.bias.as_ref()) {
         (true, Some(b)) => match primitive(&b.val()) {
-            Some(bp) if bp.layout().is_contiguous() => Some(bp),
-            _ => return Err(x),
+            Some(bp) => Some(bp),
+            None => return Err(x),
         },
         _ => None,
     };
-    if !xp.layout().is_contiguous() || !wp.layout().is_contiguous() {
-        return Err(x);
-    }
-    let xs: &[f32] = &xp.storage::<f32>()[xp.layout().start_offset()..];
-    let ws: &[f32] = &wp.storage::<f32>()[wp.layout().start_offset()..];
-    let bs = bias.as_ref().map(|bp| &bp.storage::<f32>()[bp.layout().start_offset()..][..n]);
+    let (Some(xs), Some(ws)) = (contiguous(&xp), contiguous(&wp)) else { return Err(x) };
+    let bs = match &bp {
+        Some(bp) => match contiguous(bp) {
+            Some(b) => Some(&b[..n]),
+            None => return Err(x),
+        },
+        None => None,
+    };
     let mut out = vec![0f32; m * n];
     gemm::matmul(m, n, k, gemm::Mat::rows(xs, k), gemm::Mat::rows(ws, n), &mut out, n, bs, true);
     let mut shape = dims;
@@ -87,11 +95,7 @@ pub fn matmul_t(h: Tensor<2>, e: &Tensor<2>) -> Result<Tensor<2>, Tensor<2>> {
         return Err(h);
     }
     let (Some(hp), Some(ep)) = (primitive(&h), primitive(e)) else { return Err(h) };
-    if !hp.layout().is_contiguous() || !ep.layout().is_contiguous() {
-        return Err(h);
-    }
-    let hs: &[f32] = &hp.storage::<f32>()[hp.layout().start_offset()..];
-    let es: &[f32] = &ep.storage::<f32>()[ep.layout().start_offset()..];
+    let (Some(hs), Some(es)) = (contiguous(&hp), contiguous(&ep)) else { return Err(h) };
     let mut out = vec![0f32; m * n];
     // E^T: element (p, j) is E[j, p]
     gemm::matmul(m, n, k, gemm::Mat::rows(hs, k), gemm::Mat { data: es, rs: 1, cs: k }, &mut out, n, None, true);
@@ -105,11 +109,11 @@ pub fn matmul_t(h: Tensor<2>, e: &Tensor<2>) -> Result<Tensor<2>, Tensor<2>> {
 pub fn linear_gelu_tanh<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
     let Some(bias) = l.bias.as_ref().map(|b| b.val()) else { return Err(x) };
     let Some(bp) = primitive(&bias) else { return Err(x) };
-    if primitive(&x).is_none() || !bp.layout().is_contiguous() {
+    let Some(b) = contiguous(&bp) else { return Err(x) };
+    if primitive(&x).is_none() {
         return Err(x);
     }
-    let b: &[f32] = bp.storage();
-    let b = &b[bp.layout().start_offset()..][..bias.dims()[0]];
+    let b = &b[..bias.dims()[0]];
     let h = match product(l, x, false) {
         Ok(h) => h,
         Err(x) => x.matmul(l.weight.val().unsqueeze()),

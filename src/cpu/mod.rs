@@ -73,3 +73,17 @@ pub mod convert;
 pub mod exp;
 pub mod flex;
 pub mod gemm;
+
+/// A small deterministic generator for the kernels' tests: n values in [-amp, amp).
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u64, amp: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
+        })
+        .collect()
+}
