@@ -33,8 +33,15 @@ pub fn view4(p: &FlexTensor) -> Option<View<'_>> {
     Some(View { data, strides: Strides { batch: s[0] as usize, head: s[1] as usize, row: s[2] as usize } })
 }
 
+/// The flex primitive of `t` with its values contiguous (copied into place when `t` is a strided
+/// view), when `t` is an f32 tensor on flex; [`contiguous`] reads it.
+pub fn dense<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let p = primitive(t)?;
+    Some(if p.layout().is_contiguous() { p } else { p.to_contiguous() })
+}
+
 /// A contiguous tensor's values, from its first element (None when it is strided).
-fn contiguous(p: &FlexTensor) -> Option<&[f32]> {
+pub fn contiguous(p: &FlexTensor) -> Option<&[f32]> {
     let data: &[f32] = p.storage();
     p.layout().is_contiguous().then(|| &data[p.layout().start_offset()..])
 }

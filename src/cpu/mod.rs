@@ -8,6 +8,7 @@
 //! - [`activation`]: the SigLIP MLP's bias + gelu(tanh) in one parallel pass;
 //! - [`gemm`]: C = A B (+ bias) for the browser's SIMD builds (a 4 x 8 register tile, relaxed
 //!   SIMD's fused multiply-add in the threaded build);
+//! - [`jvp`]: ZOO's closed-form JVP sensitivity (the per-token terms in one pass in cache);
 //! - [`flex`]: reading flex tensors in place and handing results back.
 //!
 //! The element-wise kernels are written as plain loops over 16 lanes that LLVM vectorises:
@@ -73,6 +74,7 @@ pub mod convert;
 pub mod exp;
 pub mod flex;
 pub mod gemm;
+pub mod jvp;
 
 /// A small deterministic generator for the kernels' tests: n values in [-amp, amp).
 #[cfg(test)]

@@ -206,6 +206,8 @@ pub struct JvpPlan {
     pq: Tensor<2>,
     /// the directions per patch slot, transposed for c_iqj : [s2, dv, m]
     uq_t: Tensor<3>,
+    /// the directions as drawn : [m, s2, dv] (what the CPU kernel reads)
+    u: Tensor<3>,
     m: usize,
     dt: usize,
     eps: f64,
@@ -218,13 +220,53 @@ impl JvpPlan {
         let dt = w.dims()[1];
         let g = w.clone().reshape([s2, dv, dt]) * gamma.clone().reshape([1, dv, 1]);
         let uq = u.clone().swap_dims(0, 1); // [s2, m, dv]
-        let ut = uq.clone() - uq.clone().mean_dim(2);
-        let pq = ut.matmul(g.clone()).reshape([s2, m * dt]);
-        Self { g, pq, uq_t: uq.swap_dims(1, 2), m, dt, eps }
+        let pq = Self::p_on_cpu(&g, u).unwrap_or_else(|| {
+            let ut = uq.clone() - uq.clone().mean_dim(2);
+            ut.matmul(g.clone()).reshape([s2, m * dt])
+        });
+        Self { g, pq, uq_t: uq.swap_dims(1, 2), u: u.clone(), m, dt, eps }
     }
 
-    /// Sensitivity of tokens x [n, s2, dv] (pre-LN patches).
+    /// P by `crate::cpu::jvp::plan_p` when G and u are f32 on flex (None elsewhere).
+    fn p_on_cpu(g: &Tensor<3>, u: &Tensor<3>) -> Option<Tensor<2>> {
+        use crate::cpu::flex::{contiguous, dense, tensor};
+        let ([s2, dv, dt], m) = (g.dims(), u.dims()[0]);
+        let (gp, up) = (dense(g)?, dense(u)?);
+        let (gs, us) = (contiguous(&gp)?.get(..s2 * dv * dt)?, contiguous(&up)?.get(..m * s2 * dv)?);
+        Some(tensor(crate::cpu::jvp::plan_p(gs, us, s2, dv, dt, m), [s2, m * dt], &g.device()))
+    }
+
+    /// The sensitivity by `crate::cpu::jvp` when everything is f32 on flex (None elsewhere).
+    fn on_cpu(&self, x: &Tensor<3>) -> Option<Tensor<1>> {
+        use crate::cpu::flex::{contiguous, dense, tensor};
+        let [n, s2, dv] = x.dims();
+        let (xp, gp, pp, up) = (dense(x)?, dense(&self.g)?, dense(&self.pq)?, dense(&self.u)?);
+        let (m, dt) = (self.m, self.dt);
+        let plan = crate::cpu::jvp::Plan {
+            g: contiguous(&gp)?.get(..s2 * dv * dt)?,
+            p: contiguous(&pp)?.get(..s2 * m * dt)?,
+            u: contiguous(&up)?.get(..m * s2 * dv)?,
+            s2,
+            dv,
+            dt,
+            m,
+            eps: self.eps as f32,
+        };
+        let xs = contiguous(&xp)?.get(..n * s2 * dv)?;
+        Some(tensor(crate::cpu::jvp::sensitivity(&plan, xs, n), [n], &x.device()))
+    }
+
+    /// Sensitivity of tokens x [n, s2, dv] (pre-LN patches): on flex by `crate::cpu::jvp` (the
+    /// same algebra on slices), elsewhere in tensor ops.
     pub fn sensitivity(&self, x: Tensor<3>) -> Tensor<1> {
+        if let Some(s) = self.on_cpu(&x) {
+            return s;
+        }
+        self.sensitivity_in_tensor_ops(x)
+    }
+
+    /// [`Self::sensitivity`] in burn's tensor ops, on any backend.
+    pub fn sensitivity_in_tensor_ops(&self, x: Tensor<3>) -> Tensor<1> {
         let [n, s2, dv] = x.dims();
         let (m, dt) = (self.m, self.dt);
         // per-patch normalisation
