@@ -31,9 +31,17 @@ const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 
 export const hasSimd = () => typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
 export const hasRelaxedSimd = () => hasSimd() && WebAssembly.validate(RELAXED_PROBE);
 
+// Why this browser cannot run the threaded build, in words for the status line (null: it can).
 // Threads need a shared wasm memory, which browsers give only to a cross-origin isolated page; the
 // threaded build also holds relaxed SIMD instructions (a browser without them runs the SIMD build).
-export const canThread = () => hasRelaxedSimd() && self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+export function whyNoThreads() {
+  if (!hasSimd()) return 'this browser has no wasm SIMD';
+  if (!hasRelaxedSimd()) return 'this browser has no wasm relaxed SIMD, which the threaded build needs';
+  if (self.crossOriginIsolated !== true) return 'the page is not cross-origin isolated, which threads need';
+  if (typeof SharedArrayBuffer !== 'function') return 'this browser has no SharedArrayBuffer, which threads need';
+  return null;
+}
+export const canThread = () => whyNoThreads() === null;
 
 // The build to run: `wanted` ('plain', 'simd' or 'threads': tests only) if this browser can run it,
 // else the fastest it can for `cpu` (the model runs on burn's CPU backend, where threads help;

@@ -12,7 +12,7 @@
 // (server, local files, hub + cache): worker-files.js; the backend and wasm build choice:
 // worker-backend.js; the Evaluate panel's runs: worker-evaluate.js.
 
-import { loadPkg, pickBuild, hasWebgpu, Build } from './wasm-pkg.js';
+import { loadPkg, pickBuild, hasWebgpu, whyNoThreads, Build } from './wasm-pkg.js';
 import { ToWorker, FromWorker, Backend, rankingKey, budgetCount } from './protocol.js';
 import { post, status } from './worker-post.js';
 import { modelFiles } from './worker-files.js';
@@ -111,6 +111,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     reason = `the ${chosen} wasm build has no WebGPU`;
   }
   let threadsFailed = null;
+  if (!useWebgpu && chosen !== Build.THREADS && !build && whyNoThreads()) threadsFailed = `${whyNoThreads()}, so one thread`;
   let threads = 1; // the rayon pool's size (1: a one-thread build)
   if (chosen === Build.THREADS) {
     // rayon's pool: one Web Worker per core (this Worker waits while they work); ?threads=0 (tests

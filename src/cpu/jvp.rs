@@ -71,6 +71,14 @@ struct Ptr(*mut f32);
 unsafe impl Send for Ptr {}
 unsafe impl Sync for Ptr {}
 
+impl Ptr {
+    /// The pointer (a method, so that a closure captures the Send wrapper, not its field).
+    fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY of the callers: offsets within the buffer the pointer was taken from
+        self.0.wrapping_add(offset)
+    }
+}
+
 /// P [s2, m * dt]: P_q = (U_q - mean U_q) G_q for the directions u [m, s2, dv] (as drawn) and
 /// G [s2, dv, dt], the per-image half that [`Plan`] holds.
 pub fn plan_p(g: &[f32], u: &[f32], s2: usize, dv: usize, dt: usize, m: usize) -> Vec<f32> {
@@ -87,7 +95,6 @@ pub fn plan_p_using(g: &[f32], u: &[f32], s2: usize, dv: usize, dt: usize, m: us
     }
     let pp = Ptr(p.as_mut_ptr());
     each(s2, || vec![0f32; m * dv], |centred, q| {
-        let pp = pp;
         // U_q - its mean over the vision width, row by row
         for j in 0..m {
             let src = &u[(j * s2 + q) * dv..][..dv];
@@ -97,7 +104,7 @@ pub fn plan_p_using(g: &[f32], u: &[f32], s2: usize, dv: usize, dt: usize, m: us
             }
         }
         // SAFETY: slot q's rows of P, disjoint from every other slot's
-        let pq = unsafe { std::slice::from_raw_parts_mut(pp.0.add(q * m * dt), m * dt) };
+        let pq = unsafe { std::slice::from_raw_parts_mut(pp.at(q * m * dt), m * dt) };
         product(ours, m, dt, dv, super::gemm::Mat::rows(centred, dv), super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), pq, dt);
     });
     p
@@ -138,9 +145,8 @@ pub fn sensitivity_using(plan: &Plan, x: &[f32], n: usize, ours: bool) -> Vec<f3
     let mut c = vec![0f32; s2 * n * m];
     let (bp, cp) = (Ptr(b.as_mut_ptr()), Ptr(c.as_mut_ptr()));
     each(s2, || (), |_, q| {
-        let (bp, cp) = (bp, cp);
         // SAFETY: slot q's rows of B and C, disjoint from every other slot's
-        let (bq, cq) = unsafe { (std::slice::from_raw_parts_mut(bp.0.add(q * n * dt), n * dt), std::slice::from_raw_parts_mut(cp.0.add(q * n * m), n * m)) };
+        let (bq, cq) = unsafe { (std::slice::from_raw_parts_mut(bp.at(q * n * dt), n * dt), std::slice::from_raw_parts_mut(cp.at(q * n * m), n * m)) };
         let xs = super::gemm::Mat::rows(&xq[q * n * dv..][..n * dv], dv);
         product(ours, n, dt, dv, xs, super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), bq, dt);
         // U_q^T: element (v, j) is U[j, q, v]
@@ -151,7 +157,6 @@ pub fn sensitivity_using(plan: &Plan, x: &[f32], n: usize, ours: bool) -> Vec<f3
     let op = Ptr(out.as_mut_ptr());
     let inv_dv = 1.0 / dv as f32;
     each(n, || (vec![0f32; dt], vec![0f32; m * s2]), |(row, nbeta), i| {
-        let op = op;
         let al = &alpha[i * s2..][..s2];
         // -beta^T [m, s2]: (j, q) = -alpha_iq C_q[i, j] / dv
         for q in 0..s2 {
@@ -169,7 +174,7 @@ pub fn sensitivity_using(plan: &Plan, x: &[f32], n: usize, ours: bool) -> Vec<f3
             total += sum_of_squares(row).sqrt();
         }
         // SAFETY: token i's own value
-        unsafe { *op.0.add(i) = total / m as f32 };
+        unsafe { *op.at(i) = total / m as f32 };
     });
     out
 }

@@ -262,8 +262,9 @@ test('served without COOP/COEP: one thread without the service worker, threads t
   const check = checker(t);
   // without the service worker (first, before one is registered for this origin)
   let x = await isolatedRun(pageUrl(suite.noIsoBase, 'backend=cpu&coi=0'));
-  await check('a page that is not cross-origin isolated runs the one-thread SIMD build, says so, and answers as the CLI',
-    !x.isolated && !x.controlled && x.details.wasm_build === 'simd' && x.details.cpu_threads === 1 && /on the CPU, one thread/.test(x.status)
+  await check('a page that is not cross-origin isolated runs the one-thread SIMD build, says why, and answers as the CLI',
+    !x.isolated && !x.controlled && x.details.wasm_build === 'simd' && x.details.cpu_threads === 1
+      && /on the CPU, one thread: .*not cross-origin isolated, which threads need, so one thread/.test(x.status)
       && x.answered, x.detail);
   x = await isolatedRun(pageUrl(suite.noIsoBase, 'backend=cpu'));
   await check('served without COOP/COEP, the page isolates itself through its service worker (one reload) and the CPU path runs the threaded build',
