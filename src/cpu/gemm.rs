@@ -43,8 +43,13 @@ pub const IN_USE: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd
 /// on its own: no packing, B read once a row, in place.
 const VECTOR_ROWS: usize = 4;
 /// The matrix-vector loops split their columns over the pool from this much of B on (elements).
+/// In wasm only the logits' product (576 x 49152) is split: a decoded token is bound by memory
+/// bandwidth, and the pool's fork-join per product (Web Workers waking on atomics) cost more than
+/// the second thread gave: the page at two threads decoded 17.7-19.4 tok/s with every product of
+/// 2^18 elements or more split, 24.7-25.3 with only the logits split, 23.3-24.0 with none
+/// (2026-12-04, SmolVLM-256M shapes, one tile; one thread: 23.6-24.0).
 #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
-const VECTOR_PARALLEL: usize = 1 << 18;
+const VECTOR_PARALLEL: usize = if cfg!(target_family = "wasm") { 1 << 24 } else { 1 << 18 };
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod vector {
