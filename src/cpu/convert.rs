@@ -64,6 +64,42 @@ pub fn extend_f32(out: &mut Vec<f32>, src: &[u8], from: Source) {
     widen(src, dst, from);
 }
 
+/// Whole rows r0.. of a [rows, cols] matrix of `from` elements (`src`, little-endian) widened
+/// straight into their places in its transpose `dst` [cols, rows] (dst[c * rows + r]): a Linear
+/// weight from the checkpoint's [out, in] to burn's [in, out] without an f32 copy in between. In
+/// 32 x 32 blocks, bands of output rows in parallel where the build has threads.
+pub fn widen_transposed(src: &[u8], from: Source, r0: usize, rows: usize, cols: usize, dst: &mut [f32]) {
+    const B: usize = 32;
+    let w = from.width();
+    if cols == 0 || rows == 0 {
+        return;
+    }
+    let n = src.len() / (w * cols);
+    assert!(src.len() == n * w * cols && r0 + n <= rows, "widen_transposed: {} bytes are not whole rows {r0}.. of {rows} x {cols}", src.len());
+    assert_eq!(dst.len(), rows * cols, "widen_transposed: the transpose of {rows} x {cols} has {} values", dst.len());
+    // one band: output rows c0..c0 + B (input columns) of this piece's input rows
+    let band = |c0: usize, out: &mut [f32]| {
+        let cn = B.min(cols - c0);
+        let mut row = [0f32; B];
+        for r in 0..n {
+            let at = (r * cols + c0) * w;
+            widen(&src[at..at + cn * w], &mut row[..cn], from);
+            for (c, &x) in row[..cn].iter().enumerate() {
+                out[c * rows + r0 + r] = x;
+            }
+        }
+    };
+    #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
+    if n * cols > PIECE {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(B * rows).enumerate().for_each(|(i, d)| band(i * B, d));
+        return;
+    }
+    for (i, d) in dst.chunks_mut(B * rows).enumerate() {
+        band(i * B, d);
+    }
+}
+
 /// `src` [rows, cols] row-major, transposed into a new [cols, rows]: in 32 x 32 blocks (both sides
 /// stay in cache), bands of output rows in parallel where the build has threads.
 pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -128,6 +164,41 @@ mod tests {
         let mut out = Vec::new();
         extend_f32(&mut out, &bytes, Source::F32);
         assert_eq!(out, xs);
+    }
+
+    /// Rows given in pieces of every size (one row, a few, all), each element type: the same
+    /// values as widening then transposing, bit for bit.
+    #[test]
+    fn widen_transposed_equals_widen_then_transpose() {
+        for (rows, cols) in [(1, 1), (3, 70), (70, 3), (33, 65), (576, 1536)] {
+            for from in [Source::F32, Source::BF16, Source::F16] {
+                let w = from.width();
+                // finite values of every type: small integers' bit patterns scaled
+                let src: Vec<u8> = (0..rows * cols)
+                    .flat_map(|i| {
+                        let v = (i % 977) as f32 * 0.25 - 100.0;
+                        match from {
+                            Source::F32 => v.to_le_bytes().to_vec(),
+                            Source::BF16 => half::bf16::from_f32(v).to_le_bytes().to_vec(),
+                            Source::F16 => half::f16::from_f32(v).to_le_bytes().to_vec(),
+                        }
+                    })
+                    .collect();
+                let mut flat = Vec::new();
+                extend_f32(&mut flat, &src, from);
+                let want = transpose(&flat, rows, cols);
+                for piece in [1, 7, rows] {
+                    let mut got = vec![f32::NAN; rows * cols];
+                    let mut r = 0;
+                    while r < rows {
+                        let next = (r + piece).min(rows);
+                        widen_transposed(&src[r * cols * w..next * cols * w], from, r, rows, cols, &mut got);
+                        r = next;
+                    }
+                    assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{rows} x {cols} {from:?} in pieces of {piece}");
+                }
+            }
+        }
     }
 
     /// Shapes off the 32-block and past one parallel piece: every element lands at (c, r).
