@@ -55,9 +55,67 @@ pub fn bias_gelu_tanh(xs: &mut [f32], bias: &[f32]) {
     bias_gelu_rows(xs, bias);
 }
 
+/// silu(g) u = g sigmoid(g) u, the sigmoid from e = exp(-|g|) as in [`gelu_one`].
+#[inline(always)]
+fn silu_mul_one(g: f32, u: f32) -> f32 {
+    let e = if g.abs() > 87.0 { 0.0 } else { exp_one(-g.abs()) };
+    let r = 1.0 / (1.0 + e);
+    let s = if g >= 0.0 { r } else { e * r };
+    g * s * u
+}
+
+#[inline(always)]
+fn silu_mul_generic(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = silu_mul_one(*g, u);
+    }
+}
+
+multiversion!(
+    /// [`silu_mul`] on one thread.
+    pub fn silu_mul_piece(gate: &mut [f32], up: &[f32]) -> () => silu_mul_generic
+);
+
+/// gate[i] = silu(gate[i]) up[i] in place: the Llama MLP's activation in one pass, parallel where
+/// the build has threads (burn's path: silu through flex's unary kernel with libm's scalar expf,
+/// 7 % of a 1112-token prefill natively in a profile of 2026-12-04, then the product).
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len(), "silu_mul: {} gate values, {} up values", gate.len(), up.len());
+    #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
+    if gate.len() >= 2 * PIECE {
+        use rayon::prelude::*;
+        gate.par_chunks_mut(PIECE).zip(up.par_chunks(PIECE)).for_each(|(g, u)| silu_mul_piece(g, u));
+        return;
+    }
+    silu_mul_piece(gate, up);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// silu(g) u = g / (1 + e^-g) u in f64, against the kernel on a grid over [-40, 40] and far
+    /// out: within 4e-7 of the value's size plus 1e-30 (f32 inputs, the 2-ulp exp); the parallel
+    /// split the same as one thread, bit for bit.
+    #[test]
+    fn silu_mul_matches_the_f64_definition() {
+        let gs: Vec<f32> = (0..100_003).map(|i| ((i * 7919 % 8001) as f32 - 4000.0) / 100.0).collect();
+        let us: Vec<f32> = (0..gs.len()).map(|i| ((i % 17) as f32 - 8.0) * 0.25).collect();
+        let mut out = gs.clone();
+        silu_mul(&mut out, &us);
+        for ((&g, &u), &y) in gs.iter().zip(&us).zip(&out) {
+            let want = g as f64 / (1.0 + (-(g as f64)).exp()) * u as f64;
+            assert!((y as f64 - want).abs() <= 4e-7 * want.abs() + 1e-30, "silu({g}) * {u} = {y}, want {want}");
+        }
+        let mut one = gs.clone();
+        silu_mul_piece(&mut one, &us);
+        assert!(one == out, "the parallel split changed a value");
+        for (g, want) in [(-1e30f32, 0.0f32), (-100.0, 0.0), (1e30, 1e30), (0.0, 0.0), (f32::INFINITY, f32::INFINITY)] {
+            let mut x = [g];
+            silu_mul(&mut x, &[1.0]);
+            assert!(x[0] == want || (x[0].abs() < 1e-30 && want == 0.0), "silu({g}) = {}", x[0]);
+        }
+    }
 
     /// HF's definition, in f64: 0.5 y (1 + tanh(sqrt(2/pi) (y + 0.044715 y^3))).
     fn gelu_f64(y: f64) -> f64 {

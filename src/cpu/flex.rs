@@ -134,6 +134,24 @@ pub fn linear_gelu_tanh<const D: usize>(l: &burn::nn::Linear, x: Tensor<D>) -> R
     Ok(Tensor::from_primitive::<Flex>(hp))
 }
 
+/// silu(gate) up for the Llama MLP in one pass in place on `gate` ([`super::activation::silu_mul`]),
+/// when both are f32 on flex with one shape; `Err` gives them back (the caller takes burn's path).
+#[allow(clippy::result_large_err)]
+pub fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
+    if gate.dims() != up.dims() {
+        return Err((gate, up));
+    }
+    let (Some(mut gp), Some(upp)) = (primitive(&gate), dense(&up)) else { return Err((gate, up)) };
+    let n = gate.dims().iter().product::<usize>();
+    drop(gate); // gp is then the only owner: storage_mut writes in place, no copy
+    if !(gp.layout().is_contiguous() && gp.layout().start_offset() == 0) {
+        gp = gp.to_contiguous();
+    }
+    let u = &contiguous(&upp).expect("dense is contiguous")[..n];
+    super::activation::silu_mul(&mut gp.storage_mut::<f32>()[..n], u);
+    Ok(Tensor::from_primitive::<Flex>(gp))
+}
+
 /// softmax(Q K^T / sqrt(d) + mask) V with q [b, q_heads, s, d] and k, v [b, kv_heads, l, d] (any
 /// strides with a contiguous last dimension, as burn's `attention` takes them): the output as
 /// [b, s, q_heads * d] (ready for the output projection) and, with `head_mean`, the probabilities

@@ -247,8 +247,9 @@ impl TextAttention {
 
 impl TextMlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(linear(&self.gate_proj, x.clone()));
-        linear(&self.down_proj, gate * linear(&self.up_proj, x))
+        let (gate, up) = (linear(&self.gate_proj, x.clone()), linear(&self.up_proj, x));
+        let act = crate::cpu::flex::silu_mul(gate, up).unwrap_or_else(|(gate, up)| silu(gate) * up);
+        linear(&self.down_proj, act)
     }
 }
 
