@@ -1,5 +1,6 @@
 //! The SigLIP MLP's activation after fc1, `gelu_tanh(x + bias)`, in one pass over the matmul's
-//! output, in place, parallel over rows where the build has threads.
+//! output, in place, parallel over rows where the build has threads; and the same for the Llama
+//! MLP's `silu(gate) * up` ([`silu_mul`]).
 //!
 //! burn's path takes seven element-wise passes for it (the bias, then x * sigmoid(2u) written in
 //! tensor ops), each on one thread in flex, with the exp of libm (scalar): a profile of a SigLIP

@@ -5,7 +5,8 @@
 //!   masks, optional head-averaged probabilities (self-contained: gemm + rayon + [`exp`]);
 //! - [`exp`]: a vectorised exp and the softmax row reductions;
 //! - [`convert`]: checkpoint bf16 / f16 / f32 bytes to f32, in bulk and in parallel;
-//! - [`activation`]: the SigLIP MLP's bias + gelu(tanh) in one parallel pass;
+//! - [`activation`]: the SigLIP MLP's bias + gelu(tanh) and the Llama MLP's silu(gate) x up, each in one
+//!   parallel pass;
 //! - [`gemm`]: C = A B (+ bias) for the browser's SIMD builds (a 4 x 8 register tile, relaxed
 //!   SIMD's fused multiply-add in the threaded build);
 //! - [`jvp`]: ZOO's closed-form JVP sensitivity (the per-token terms in one pass in cache);
