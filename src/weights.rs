@@ -243,7 +243,7 @@ impl<'a> WeightMap<'a> {
         let piece = match self.data {
             // bytes at hand: one pass over the whole range (converted in parallel pieces)
             Data::Bytes(_) => usize::MAX,
-            Data::Reader(_) => (4 << 20) / (width * 4) * (width * 4),
+            Data::Reader(_) => READ_PIECE / (width * 4) * (width * 4),
         };
         let mut at = from_byte;
         while at < to {
@@ -287,7 +287,7 @@ impl<'a> WeightMap<'a> {
         let mut t = vec![0f32; d_in * d_out];
         let piece_rows = match self.data {
             Data::Bytes(_) => d_out.max(1),
-            Data::Reader(_) => ((4 << 20) / row_bytes.max(1)).max(1),
+            Data::Reader(_) => (READ_PIECE / row_bytes.max(1)).max(1),
         };
         let mut r = 0;
         while r < d_out {
@@ -343,6 +343,9 @@ fn header_len(head: &[u8]) -> Result<usize> {
         _ => Err(describe_safetensors_error(safetensors::SafeTensorError::HeaderTooLarge, head)),
     }
 }
+
+/// Bytes asked of a reader at a time (a piece of a tensor; whole rows for a Linear weight).
+const READ_PIECE: usize = 4 << 20;
 
 /// The element type of entry `e` (tensor `name`) as the converter knows it.
 fn source(e: &Entry, name: &str) -> Result<Source> {

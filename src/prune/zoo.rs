@@ -266,7 +266,7 @@ impl JvpPlan {
     }
 
     /// [`Self::sensitivity`] in burn's tensor ops, on any backend.
-    pub fn sensitivity_in_tensor_ops(&self, x: Tensor<3>) -> Tensor<1> {
+    fn sensitivity_in_tensor_ops(&self, x: Tensor<3>) -> Tensor<1> {
         let [n, s2, dv] = x.dims();
         let (m, dt) = (self.m, self.dt);
         // per-patch normalisation
