@@ -586,3 +586,35 @@ fn saving_a_model_under_another_config_names_the_first_tensor_that_differs() {
     file.sort();
     assert_eq!(saved, file);
 }
+
+#[test]
+fn a_mapped_folder_loads_as_its_read_bytes_do() {
+    // Vlm::open maps model.safetensors (the CLI's and the benchmarks' load); Vlm::load reads it.
+    // Every tensor must come out the same (a wrong offset into the map, or the folder's other
+    // files not read, would differ), and a missing file is named as from_dir names it.
+    use zoo_prune_web::model::tensors::model_tensors;
+    for m in ["tiny_single", "tiny_tiles"] {
+        let dir = fixtures().join(m);
+        let opened = Vlm::open(&dir, &device("flex"), &Default::default()).unwrap();
+        let read = Vlm::load(&ModelFiles::from_dir(&dir).unwrap(), &device("flex")).unwrap();
+        let (a, b) = (model_tensors(&opened.model, &opened.config).unwrap(), model_tensors(&read.model, &read.config).unwrap());
+        assert_eq!(a.len(), b.len(), "{m}");
+        for ((na, sa, va), (nb, sb, vb)) in a.iter().zip(&b) {
+            assert_eq!((na, sa), (nb, sb), "{m}");
+            assert!(va.iter().zip(vb).all(|(x, y)| x.to_bits() == y.to_bits()), "{m}: `{na}` differs");
+        }
+        assert_eq!(opened.processor.longest_edge, read.processor.longest_edge, "{m}");
+        assert_eq!(opened.tokenizer.eos_ids, read.tokenizer.eos_ids, "{m}");
+    }
+    let dir = std::env::temp_dir().join(format!("zpw-open-missing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(fixtures().join("tiny_single").join(f), dir.join(f)).unwrap();
+    }
+    let err = Vlm::open(&dir, &device("flex"), &Default::default()).err().expect("no model.safetensors").to_string();
+    assert!(err.contains("cannot read") && err.contains("model.safetensors"), "{err}");
+    std::fs::write(dir.join("model.safetensors"), b"").unwrap();
+    let err = Vlm::open(&dir, &device("flex"), &Default::default()).err().expect("an empty file").to_string();
+    assert!(err.contains("safetensors header"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,7 +10,7 @@ use zoo_prune_web::overlay::overlay_png;
 use zoo_prune_web::preprocess::{Rect, RgbImage};
 use zoo_prune_web::prune::{budget, MethodParams, Positions};
 use zoo_prune_web::session::{native_clock, Session};
-use zoo_prune_web::{Error, ModelFiles, Result, Vlm};
+use zoo_prune_web::{Error, Result, Vlm};
 
 const USAGE: &str = "usage:
   zoo-prune-web answer --model DIR --image FILE --prompt TEXT
@@ -163,8 +163,7 @@ fn ms(t: Instant) -> f64 {
 fn run(a: Args) -> Result<()> {
     let device = native_device(&a.backend)?;
     let t0 = Instant::now();
-    let files = ModelFiles::from_dir(&a.model)?;
-    let vlm = Vlm::load_with(&files, &device, &native_load_options(&a.backend)?)?;
+    let vlm = Vlm::open(&a.model, &device, &native_load_options(&a.backend)?)?;
     let load_ms = ms(t0);
     let bytes = std::fs::read(&a.image)
         .map_err(|e| Error::Image(format!("cannot read {}: {e}", a.image.display())))?;

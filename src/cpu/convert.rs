@@ -50,17 +50,24 @@ pub fn extend_f32(out: &mut Vec<f32>, src: &[u8], from: Source) {
     let n = src.len() / from.width();
     let at = out.len();
     out.resize(at + n, 0.0);
-    let dst = &mut out[at..];
-    let w = from.width();
+    widen_into(src, from, &mut out[at..]);
+}
+
+/// The values of `src` (elements of `from`, little-endian) written into `dst` (as many as it has
+/// room for), in parallel pieces where the build has threads: a fresh buffer's pages are then
+/// faulted in by every thread, not by one.
+pub fn widen_into(src: &[u8], from: Source, dst: &mut [f32]) {
+    let n = dst.len().min(src.len() / from.width());
+    let (src, dst) = (&src[..n * from.width()], &mut dst[..n]);
     #[cfg(any(not(target_family = "wasm"), feature = "wasm-threads"))]
     if n > PIECE {
         use rayon::prelude::*;
         dst.par_chunks_mut(PIECE)
-            .zip(src.par_chunks(PIECE * w))
+            .zip(src.par_chunks(PIECE * from.width()))
             .for_each(|(d, s)| widen(s, d, from));
         return;
     }
-    let _ = (PIECE, w);
+    let _ = PIECE;
     widen(src, dst, from);
 }
 

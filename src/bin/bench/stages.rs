@@ -23,7 +23,7 @@ use zoo_prune_web::generate::Generation;
 use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::ForwardOptions;
 use zoo_prune_web::prune::{zoo, ZooParams};
-use zoo_prune_web::{ModelFiles, Vlm};
+use zoo_prune_web::Vlm;
 
 use super::{median, time};
 
@@ -45,7 +45,7 @@ struct Opts {
 }
 
 const USAGE: &str = "usage: bench stages --model DIR [--torch PYTHON] [--torch-device cpu|cuda] [--threads N] \
-[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES: encode,kernels,connector,zoo,prefill,decode (burn's side; load and memory always)] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
+[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES: encode,kernels,connector,zoo,prefill,decode (burn's side; load and memory always: `--only load` times the load alone)] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
 
 fn parse(args: Vec<String>) -> Opts {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -146,10 +146,8 @@ fn read_one<const D: usize>(t: Tensor<D>) {
 fn child(o: &Opts, backend: &str) -> Value {
     let device = native_device(backend).unwrap_or_else(|e| panic!("{e}"));
     let t = Instant::now();
-    let files = ModelFiles::from_dir(std::path::Path::new(&o.model)).unwrap_or_else(|e| panic!("{e}"));
     let opts = zoo_prune_web::device::native_load_options(backend).unwrap_or_else(|e| panic!("{e}"));
-    let vlm = Vlm::load_with(&files, &device, &opts).unwrap_or_else(|e| panic!("{e}"));
-    drop(files);
+    let vlm = Vlm::open(std::path::Path::new(&o.model), &device, &opts).unwrap_or_else(|e| panic!("{e}"));
     let load_s = t.elapsed().as_secs_f64();
     let model = &vlm.model;
     let vc = vlm.config.vision_config.clone();
@@ -187,8 +185,11 @@ fn child(o: &Opts, backend: &str) -> Value {
     } else {
         attention_burn_ms
     };
-    let feats = model.vision.post_layernorm.forward(model.vision.forward(px.clone(), &[]).last_hidden);
-    let connector_ms = timed("connector", &mut || read_one(model.connector.forward(feats.clone())));
+    // the connector's input (one encode) only when the connector is timed: `--only load` encodes nothing
+    let connector_ms = on("connector").then(|| {
+        let feats = model.vision.post_layernorm.forward(model.vision.forward(px.clone(), &[]).last_hidden);
+        time(runs, &mut || read_one(model.connector.forward(feats.clone())))
+    });
 
     let pre_ln = Tensor::<3>::random([o.tiles, vc.num_patches(), vc.hidden_size], Distribution::Normal(0.0, 1.0), &device);
     let zoo_ms = timed("zoo", &mut || read_all(zoo::sensitivity(model, &pre_ln, &ZooParams::default())));
