@@ -111,7 +111,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     reason = `the ${chosen} wasm build has no WebGPU`;
   }
   let threadsFailed = null;
-  if (!useWebgpu && chosen !== Build.THREADS && !build && whyNoThreads()) threadsFailed = `${whyNoThreads()}, so one thread`;
+  if (!useWebgpu && chosen !== Build.THREADS && !build && whyNoThreads()) threadsFailed = whyNoThreads(); // the status line says "one thread" before it
   let threads = 1; // the rayon pool's size (1: a one-thread build)
   if (chosen === Build.THREADS) {
     // rayon's pool: one Web Worker per core (this Worker waits while they work); ?threads=0 (tests
@@ -127,7 +127,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     } catch (e) {
       // the module, its shared memory or the pool's Workers could not start: the one-thread SIMD
       // build instead, and say so
-      threadsFailed = `threads could not start (${e.message || e}), so one thread`;
+      threadsFailed = `threads could not start (${e.message || e})`;
       chosen = Build.SIMD;
     }
   }

@@ -264,7 +264,7 @@ test('served without COOP/COEP: one thread without the service worker, threads t
   let x = await isolatedRun(pageUrl(suite.noIsoBase, 'backend=cpu&coi=0'));
   await check('a page that is not cross-origin isolated runs the one-thread SIMD build, says why, and answers as the CLI',
     !x.isolated && !x.controlled && x.details.wasm_build === 'simd' && x.details.cpu_threads === 1
-      && /on the CPU, one thread: .*not cross-origin isolated, which threads need, so one thread/.test(x.status)
+      && /on the CPU, one thread: .*not cross-origin isolated, which threads need\)/.test(x.status)
       && x.answered, x.detail);
   x = await isolatedRun(pageUrl(suite.noIsoBase, 'backend=cpu'));
   await check('served without COOP/COEP, the page isolates itself through its service worker (one reload) and the CPU path runs the threaded build',

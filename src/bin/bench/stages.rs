@@ -42,10 +42,13 @@ struct Opts {
     child: Option<String>,
     /// Only these stages (encode, connector, zoo, prefill, decode): for profiling one of them.
     only: Option<Vec<String>>,
+    /// Rounds of (every burn backend, then PyTorch), alternated: a host that drifts during the
+    /// call lands in one round's pair, not in every ratio.
+    rounds: usize,
 }
 
 const USAGE: &str = "usage: bench stages --model DIR [--torch PYTHON] [--torch-device cpu|cuda] [--threads N] \
-[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES: encode,kernels,connector,zoo,prefill,decode (burn's side; load and memory always: `--only load` times the load alone)] [--tiles N] [--text-tokens N] [--decode-tokens N] [--json FILE]";
+[--runs N] [--backends flex,wgpu] [--ratios 1,0.5,0.25,0.1] [--only STAGES: encode,kernels,connector,zoo,prefill,decode (burn's side; load and memory always: `--only load` times the load alone)] [--tiles N] [--text-tokens N] [--decode-tokens N] [--rounds N: the sides alternated N times, each cell then \"round 1 / round 2 / ...\", ratios pair by pair] [--json FILE]";
 
 fn parse(args: Vec<String>) -> Opts {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -63,6 +66,7 @@ fn parse(args: Vec<String>) -> Opts {
         json: None,
         child: None,
         only: None,
+        rounds: 1,
     };
     let parsed = (|| -> Result<(), lexopt::Error> {
         use lexopt::prelude::*;
@@ -82,6 +86,7 @@ fn parse(args: Vec<String>) -> Opts {
                 Long("json") => o.json = Some(p.value()?.string()?),
                 Long("child") => o.child = Some(p.value()?.string()?),
                 Long("only") => o.only = Some(list(p.value()?.string()?)),
+                Long("rounds") => o.rounds = p.value()?.parse::<usize>()?.max(1),
                 Long("ratios") => {
                     o.ratios = list(p.value()?.string()?)
                         .iter()
@@ -290,33 +295,46 @@ fn run_json(mut cmd: Command, what: &str) -> Option<Value> {
 fn coordinate(o: &Opts) {
     let exe = std::env::current_exe().expect("the bench binary's path");
     let load_before = loadavg();
-    let mut results: Vec<Value> = Vec::new();
-    for b in &o.backends {
-        let mut cmd = Command::new(&exe);
-        cmd.arg("stages").arg("--child").arg(b).args(common_args(o)).env("RAYON_NUM_THREADS", o.threads.to_string());
-        // --only limits burn's stages (the PyTorch script runs all of its own)
-        if let Some(only) = &o.only {
-            cmd.arg("--only").arg(only.join(","));
+    // [round][backend], and PyTorch's figures of each round
+    let mut results: Vec<Vec<Value>> = Vec::new();
+    let mut torch: Vec<Value> = Vec::new();
+    for round in 1..=o.rounds {
+        let of = if o.rounds > 1 { format!(", round {round} of {}", o.rounds) } else { String::new() };
+        let mut burn = Vec::new();
+        for b in &o.backends {
+            let mut cmd = Command::new(&exe);
+            cmd.arg("stages").arg("--child").arg(b).args(common_args(o)).env("RAYON_NUM_THREADS", o.threads.to_string());
+            // --only limits burn's stages (the PyTorch script runs all of its own)
+            if let Some(only) = &o.only {
+                cmd.arg("--only").arg(only.join(","));
+            }
+            if let Some(v) = run_json(cmd, &format!("burn {b}{of}")) {
+                burn.push(v);
+            }
         }
-        if let Some(v) = run_json(cmd, &format!("burn {b}")) {
-            results.push(v);
+        if burn.len() != o.backends.len() {
+            eprintln!("a burn backend produced no figures");
+            std::process::exit(1);
         }
-    }
-    let mut torch = None;
-    if let Some(py) = &o.torch {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_torch.py");
-        let mut cmd = Command::new(py);
-        cmd.arg(script).args(common_args(o)).arg("--device").arg(&o.torch_device);
-        // PyTorch's own pools: intra-op threads set by the script; OpenMP/MKL read these too
-        cmd.env("OMP_NUM_THREADS", o.threads.to_string()).env("MKL_NUM_THREADS", o.threads.to_string());
-        torch = run_json(cmd, "PyTorch (scripts/bench_torch.py)");
+        results.push(burn);
+        if let Some(py) = &o.torch {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench_torch.py");
+            let mut cmd = Command::new(py);
+            cmd.arg(script).args(common_args(o)).arg("--device").arg(&o.torch_device);
+            // PyTorch's own pools: intra-op threads set by the script; OpenMP/MKL read these too
+            cmd.env("OMP_NUM_THREADS", o.threads.to_string()).env("MKL_NUM_THREADS", o.threads.to_string());
+            match run_json(cmd, &format!("PyTorch (scripts/bench_torch.py){of}")) {
+                Some(t) => torch.push(t),
+                // a side missing from one round would unpair the rest: PyTorch's rows are dropped
+                None => {
+                    torch.clear();
+                    break;
+                }
+            }
+        }
     }
     let load_after = loadavg();
-    if results.is_empty() {
-        eprintln!("no burn backend produced figures");
-        std::process::exit(1);
-    }
-    let table = render(o, &results, torch.as_ref(), &load_before, &load_after);
+    let table = render(o, &results, &torch, &load_before, &load_after);
     print!("{table}");
     if let Some(path) = &o.json {
         let all = json!({ "burn": results, "pytorch": torch, "load_before": load_before, "load_after": load_after });
@@ -409,7 +427,13 @@ fn fmt(v: Option<f64>) -> String {
     }
 }
 
-fn render(o: &Opts, burn: &[Value], torch: Option<&Value>, before: &str, after: &str) -> String {
+/// Cells of one value per round, "a / b / c".
+fn per_round(v: impl Iterator<Item = String>) -> String {
+    v.collect::<Vec<_>>().join(" / ")
+}
+
+/// `burn[round][backend]`, `torch[round]` (empty: PyTorch not run).
+fn render(o: &Opts, burn: &[Vec<Value>], torch: &[Value], before: &str, after: &str) -> String {
     let mut s = String::new();
     let date = Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
     s += "# zoo-prune-web stages: burn vs HF transformers (PyTorch), same checkpoint\n\n";
@@ -421,7 +445,7 @@ fn render(o: &Opts, burn: &[Value], torch: Option<&Value>, before: &str, after: 
         o.runs,
         o.model
     );
-    if let Some(t) = torch {
+    if let Some(t) = torch.first() {
         s += &format!(
             "PyTorch side: {} (transformers {}, attention {}, device {})\n",
             t["versions"]["torch"].as_str().unwrap_or("?"),
@@ -432,41 +456,45 @@ fn render(o: &Opts, burn: &[Value], torch: Option<&Value>, before: &str, after: 
     } else {
         s += "PyTorch side: not run (pass --torch PYTHON, or use scripts/bench-vs-pytorch.sh)\n";
     }
-    s += "ratio = burn time / PyTorch time (for tok/s: PyTorch tok/s / burn tok/s); below 1 burn is faster\n\n";
+    s += "ratio = burn time / PyTorch time (for tok/s: PyTorch tok/s / burn tok/s); below 1 burn is faster\n";
+    if burn.len() > 1 {
+        s += &format!(
+            "{} rounds, the sides alternated (burn, PyTorch, burn, ...): each cell is round 1 / round 2 / ..., each ratio that round's pair\n",
+            burn.len()
+        );
+    }
+    s += "\n";
+    let names: Vec<&str> = burn[0].iter().map(|b| b["name"].as_str().unwrap_or("burn")).collect();
     let mut head = "| stage | unit |".to_string();
     let mut rule = "| --- | --- |".to_string();
-    for b in burn {
-        head += &format!(" {} |", b["name"].as_str().unwrap_or("burn"));
+    for n in &names {
+        head += &format!(" {n} |");
         rule += " ---: |";
     }
-    if let Some(t) = torch {
+    if let Some(t) = torch.first() {
         head += &format!(" {} |", t["name"].as_str().unwrap_or("PyTorch"));
         rule += " ---: |";
-        for b in burn {
-            head += &format!(" ratio {} |", b["name"].as_str().unwrap_or("burn").trim_start_matches("burn "));
+        for n in &names {
+            head += &format!(" ratio {} |", n.trim_start_matches("burn "));
             rule += " ---: |";
         }
     }
     s += &format!("{head}\n{rule}\n");
-    for row in rows(o, &burn[0]) {
+    for row in rows(o, &burn[0][0]) {
         let mut line = format!("| {} | {} |", row.label, row.unit);
-        for b in burn {
-            line += &format!(" {} |", fmt((row.get)(b)));
+        for i in 0..names.len() {
+            line += &format!(" {} |", per_round(burn.iter().map(|r| fmt((row.get)(&r[i])))));
         }
-        if let Some(t) = torch {
-            let tv = (row.get)(t);
-            line += &format!(" {} |", fmt(tv));
-            for b in burn {
-                let ratio = match ((row.get)(b), tv) {
+        if !torch.is_empty() {
+            line += &format!(" {} |", per_round(torch.iter().map(|t| fmt((row.get)(t)))));
+            for i in 0..names.len() {
+                let ratios = burn.iter().zip(torch).map(|(r, t)| match ((row.get)(&r[i]), (row.get)(t)) {
                     (Some(bv), Some(tv)) if bv > 0.0 && tv > 0.0 => {
-                        Some(if row.higher_is_better { tv / bv } else { bv / tv })
+                        format!("{:.2}", if row.higher_is_better { tv / bv } else { bv / tv })
                     }
-                    _ => None,
-                };
-                line += &match ratio {
-                    Some(r) => format!(" {r:.2} |"),
-                    None => " - |".into(),
-                };
+                    _ => "-".into(),
+                });
+                line += &format!(" {} |", per_round(ratios));
             }
         }
         s += &format!("{line}\n");
