@@ -188,21 +188,10 @@ unsafe fn block(
         let kp = k.data.as_ptr().add(k.strides.at(b, kh, 0));
         let vp = v.data.as_ptr().add(v.strides.at(b, kh, 0));
         // scores[r, j] = q_r . k_j: lhs Q rows, rhs K^T (column j is key j)
-        if ours {
-            let qs = std::slice::from_raw_parts(qp, (n - 1) * q.strides.row + d);
-            let ks = std::slice::from_raw_parts(kp, kl.saturating_sub(1) * k.strides.row + d);
-            let kt = super::gemm::Mat { data: ks, rs: 1, cs: k.strides.row };
-            super::gemm::matmul(n, kl, d, super::gemm::Mat::rows(qs, q.strides.row), kt, &mut scores, kl, None, false);
-        } else {
-            gemm::gemm(
-                n, kl, d,
-                scores.as_mut_ptr(), 1, kl as isize, false,
-                qp, 1, q.strides.row as isize,
-                kp, k.strides.row as isize, 1,
-                0.0, 1.0, false, false, false,
-                gemm::Parallelism::None,
-            );
-        }
+        let qs = std::slice::from_raw_parts(qp, (n - 1) * q.strides.row + d);
+        let ks = std::slice::from_raw_parts(kp, kl.saturating_sub(1) * k.strides.row + d);
+        let kt = super::gemm::Mat { data: ks, rs: 1, cs: k.strides.row };
+        super::gemm::product_using(ours, n, kl, d, super::gemm::Mat::rows(qs, q.strides.row), kt, &mut scores, kl);
         for r in 0..n {
             let vis = p.visible(i0 + r);
             let row = &mut scores[r * kl..(r + 1) * kl];
@@ -214,21 +203,10 @@ unsafe fn block(
         }
         // out rows = P V, then each row times 1 / its sum
         let op = out.0.add(os.at(b, h, i0));
-        if ours {
-            // this task's rows of head h: no other task writes between their first and last element
-            let os_ = std::slice::from_raw_parts_mut(op, (n - 1) * os.row + d);
-            let vs = std::slice::from_raw_parts(vp, kl.saturating_sub(1) * v.strides.row + d);
-            super::gemm::matmul(n, d, kl, super::gemm::Mat::rows(&scores, kl), super::gemm::Mat::rows(vs, v.strides.row), os_, os.row, None, false);
-        } else {
-            gemm::gemm(
-                n, d, kl,
-                op, 1, os.row as isize, false,
-                scores.as_ptr(), 1, kl as isize,
-                vp, 1, v.strides.row as isize,
-                0.0, 1.0, false, false, false,
-                gemm::Parallelism::None,
-            );
-        }
+        // this task's rows of head h: no other task writes between their first and last element
+        let os_ = std::slice::from_raw_parts_mut(op, (n - 1) * os.row + d);
+        let vs = std::slice::from_raw_parts(vp, kl.saturating_sub(1) * v.strides.row + d);
+        super::gemm::product_using(ours, n, d, kl, super::gemm::Mat::rows(&scores, kl), super::gemm::Mat::rows(vs, v.strides.row), os_, os.row);
         for (r, &s) in inv.iter().enumerate() {
             exp::scale(std::slice::from_raw_parts_mut(op.add(r * os.row), d), s);
         }

@@ -229,6 +229,33 @@ pub fn matmul(m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: 
     unsafe { block(&p, 0, m, 0, n) }
 }
 
+/// C = A B on one thread by this module's product (`ours`: what the browser's SIMD builds run) or
+/// by the gemm crate (natively, where its AVX-512 / AVX2 kernels are faster), for the kernels
+/// that run their products inside their own parallel tasks (attention's blocks, ZOO's slots).
+/// C's rows are `ldc` apart; the elements between them are left alone.
+#[allow(clippy::too_many_arguments)]
+pub fn product_using(ours: bool, m: usize, n: usize, k: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize) {
+    if ours || m == 0 || n == 0 || k == 0 {
+        matmul(m, n, k, a, b, c, ldc, None, false);
+        return;
+    }
+    assert!(ldc >= n, "C's row stride {ldc} is shorter than its {n} columns");
+    assert!(a.data.len() >= a.extent(m, k), "A is too short for {m} x {k}");
+    assert!(b.data.len() >= b.extent(k, n), "B is too short for {k} x {n}");
+    assert!(c.len() >= (m - 1) * ldc + n, "C is too short for {m} x {n}");
+    // SAFETY: the operands' extents were checked above; C is written only within its rows
+    unsafe {
+        ::gemm::gemm(
+            m, n, k,
+            c.as_mut_ptr(), 1, ldc as isize, false,
+            a.data.as_ptr(), a.cs as isize, a.rs as isize,
+            b.data.as_ptr(), b.cs as isize, b.rs as isize,
+            0.0, 1.0, false, false, false,
+            ::gemm::Parallelism::None,
+        );
+    }
+}
+
 /// C's rows r0..r1 and columns c0..c1.
 unsafe fn block(p: &Problem, r0: usize, r1: usize, c0: usize, c1: usize) {
     let width = c1 - c0;

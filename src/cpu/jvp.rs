@@ -16,29 +16,6 @@
 //!   s_i = mean_j |D_i[j, :]|
 //! with G_q = diag(gamma) W_q, P_q = (U_q - mean U_q) G_q, made once per image by the plan.
 
-/// Where the products run: our [`super::gemm`] (`ours`) or the gemm crate, natively.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn product(ours: bool, m: usize, n: usize, k: usize, a: super::gemm::Mat, b: super::gemm::Mat, c: &mut [f32], ldc: usize) {
-    if ours {
-        super::gemm::matmul(m, n, k, a, b, c, ldc, None, false);
-        return;
-    }
-    assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs, "A is too short for {m} x {k}");
-    assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs, "B is too short for {k} x {n}");
-    assert!(c.len() >= (m - 1) * ldc + n, "C is too short for {m} x {n}");
-    // SAFETY: the operands' extents were checked above; C is written only within its rows
-    unsafe {
-        gemm::gemm(
-            m, n, k,
-            c.as_mut_ptr(), 1, ldc as isize, false,
-            a.data.as_ptr(), a.cs as isize, a.rs as isize,
-            b.data.as_ptr(), b.cs as isize, b.rs as isize,
-            0.0, 1.0, false, false, false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
 /// The per-image half: G [s2, dv, dt], P [s2, m * dt], and the directions U [m, s2, dv] as drawn.
 pub struct Plan<'a> {
     pub g: &'a [f32],
@@ -108,7 +85,7 @@ pub fn plan_p_using(g: &[f32], u: &[f32], s2: usize, dv: usize, dt: usize, m: us
         }
         // SAFETY: slot q's rows of P, disjoint from every other slot's
         let pq = unsafe { std::slice::from_raw_parts_mut(pp.at(q * m * dt), m * dt) };
-        product(ours, m, dt, dv, super::gemm::Mat::rows(centred, dv), super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), pq, dt);
+        super::gemm::product_using(ours, m, dt, dv, super::gemm::Mat::rows(centred, dv), super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), pq, dt);
     });
     p
 }
@@ -151,9 +128,9 @@ pub fn sensitivity_using(plan: &Plan, x: &[f32], n: usize, ours: bool) -> Vec<f3
         // SAFETY: slot q's rows of B and C, disjoint from every other slot's
         let (bq, cq) = unsafe { (std::slice::from_raw_parts_mut(bp.at(q * n * dt), n * dt), std::slice::from_raw_parts_mut(cp.at(q * n * m), n * m)) };
         let xs = super::gemm::Mat::rows(&xq[q * n * dv..][..n * dv], dv);
-        product(ours, n, dt, dv, xs, super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), bq, dt);
+        super::gemm::product_using(ours, n, dt, dv, xs, super::gemm::Mat::rows(&g[q * dv * dt..][..dv * dt], dt), bq, dt);
         // U_q^T: element (v, j) is U[j, q, v]
-        product(ours, n, m, dv, xs, super::gemm::Mat { data: &u[q * dv..], rs: 1, cs: s2 * dv }, cq, m);
+        super::gemm::product_using(ours, n, m, dv, xs, super::gemm::Mat { data: &u[q * dv..], rs: 1, cs: s2 * dv }, cq, m);
     });
     // per token: D = sum_q alpha_q P_q - beta^T B_i, then the mean of its rows' norms
     let mut out = vec![0f32; n];
