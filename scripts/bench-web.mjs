@@ -103,7 +103,7 @@ async function pageFigures(browser, base, backend, loadOnly = false, between = n
   if ((await page.getAttribute('#status', 'data-state')) !== 'ready') throw new Error(`the page did not load the model: ${status}`);
   const loaded = await page.evaluate(() => {
     const info = JSON.parse(document.getElementById('info').textContent || '{}');
-    return { loadMs: window.__zpw.state.loadMs, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
+    return { loadMs: window.__zpw.state.loadMs, phases: window.__zpw.state.loadPhases, wasm: window.__zpw.state.wasmBytes, backend: window.__zpw.state.backend,
       build: info.wasm_build, threads: info.cpu_threads };
   });
   console.error(`  page (${backend}): loaded in ${(loaded.loadMs / 1000).toFixed(1)} s on ${loaded.backend}, wasm memory ${(loaded.wasm / 1e6).toFixed(0)} MB (${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
@@ -257,6 +257,7 @@ async function main() {
   say(`| ${head.map((_, i) => (i ? '---:' : '---')).join(' | ')} |`);
   const row = (name, nv, pv, d = 0) => say(`| ${[name, fmt(nv, d), ...backends.flatMap((b) => [fmt(pv(pages[b]), d), ratio(pv(pages[b]), nv)])].join(' | ')} |`);
   row('load (ms)', nat[0].load_ms, (p) => p.loaded.loadMs);
+  say(`| load: wasm module + threads / files / model from them (ms) | – | ${backends.map((b) => { const ph = pages[b].loaded.phases; return ph ? `${fmt(ph.wasm)} / ${fmt(ph.files)} / ${fmt(ph.model)} | –` : '– | –'; }).join(' | ')} |`);
   const mem = (b, bytes) => `${fmt(bytes / 1e6)} | ${b === 'cpu' ? `${(bytes / f32Bytes).toFixed(2)}x the f32 weights` : `${(bytes / fileBytes).toFixed(2)}x the file`}`;
   say(`| wasm memory after load (MB) | – | ${backends.map((b) => mem(b, pages[b].loaded.wasm)).join(' | ')} |`);
   say(`| wasm memory at the end (MB) | – | ${backends.map((b) => mem(b, pages[b].rows.at(-1).wasm)).join(' | ')} |`);

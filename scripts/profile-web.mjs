@@ -6,7 +6,7 @@
 //   node scripts/profile-web.mjs --model target/bench-web-256m --threads 2 --grid 4 \
 //        --seconds 30 --out /tmp/prof [--phase answer --tokens 200]
 import { mkdirSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { ROOT, serve } from './static-server.mjs';
@@ -23,7 +23,8 @@ const SECONDS = Number(opt('--seconds', '30'));
 const OUT = opt('--out', '/tmp/prof');
 const FREQ = opt('--freq', '999');
 // --phase encode (default): the sample photo's encode; answer: an answer of --tokens new tokens
-// (prefill, then decoding), after the encode
+// (prefill, then decoding), after the encode; load: the model's load, from the page's start (wasm
+// module and threads, the files, the model built from them), sampled for --seconds
 const PHASE = opt('--phase', 'encode');
 const TOKENS = opt('--tokens', '200');
 mkdirSync(OUT, { recursive: true });
@@ -36,9 +37,22 @@ const page = await (await browser.newContext()).newPage();
 page.on('pageerror', (e) => console.error(`[page error] ${e}`));
 const q = new URLSearchParams({ test: '1', model: `../${MODEL}/`, backend: 'cpu', grid: String(GRID), method: 'zoo', keep: '1', q: 'What colour is the cat?' });
 if (THREADS > 1) q.set('threads', String(THREADS)); else q.set('wasm', 'simd');
+const record = () => ['record', '-F', FREQ, '-a', '-g', '-o', path.join(OUT, 'perf.data'), '--', 'sleep', String(SECONDS)];
+let loadPerf = null;
+if (PHASE === 'load') {
+  console.error(`perf: ${SECONDS} s of every thread from the page's start`);
+  loadPerf = new Promise((resolve) => spawn('perf', record(), { stdio: 'inherit' }).on('exit', resolve));
+  await new Promise((r) => setTimeout(r, 1000)); // perf started
+}
 await page.goto(`${base}/www/?${q}`);
 await page.waitForSelector('#status[data-state="ready"], #status[data-state="failed"]', { timeout: 600_000 });
-console.error(`loaded: ${await page.textContent('#status')}`);
+console.error(`loaded: ${await page.textContent('#status')}; phases (ms) ${JSON.stringify(await page.evaluate(() => window.__zpw.state.loadPhases))}`);
+if (loadPerf) {
+  if ((await loadPerf) !== 0) console.error('perf record failed');
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 // the page encodes its sample photo (at --grid 4: 4 x 3 tiles + the global image) as soon as the
 // model is ready: sampled after V8 has had 10 s to tier the hot wasm functions up
 if (PHASE === 'answer') {

@@ -20,7 +20,7 @@
 //   input = {imageVersion, image (ArrayBuffer), question, maxGrid, method, params, budget}
 // Worker -> Page: {type: STATUS, text}
 //                 {type: PROGRESS, file, loaded, total, fromCache, absent, done}   (model files)
-//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, threads, info, loadMs, fingerprint}
+//                 {type: LOADED, backend, choice, adapter, gpu, fallbackReason, splits, revision, wasmBytes, wasmBuild, threads, info, loadMs, loadPhases, fingerprint}
 //                   gpu: the WebGPU adapter (see worker.js webgpuAdapter) or null; splits: the
 //                   tensors held in blocks to fit its buffers; revision: {repo, sha} of a hub model;
 //                   wasmBuild: wasm-pkg.js's Build; threads: the CPU backend's thread count;

@@ -16,6 +16,7 @@ export const state = {
   adapter: null, // the WebGPU adapter's description
   info: null, // WebModel.info of the loaded model
   loadMs: 0, // how long the model took to load
+  loadPhases: null, // {wasm, files, model}: ms of the wasm module + threads, the files, the model built from them
   wasmBytes: 0, // the Worker's wasm memory after the load, then after the latest answer (it only grows)
   timings: null, // the latest answer's Timings
 

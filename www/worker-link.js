@@ -82,6 +82,7 @@ export function onWorkerMessage(m) {
       state.backend = m.backend;
       state.adapter = m.adapter;
       state.loadMs = m.loadMs;
+      state.loadPhases = m.loadPhases;
       state.wasmBytes = m.wasmBytes || 0;
       state.info = m.info;
       state.encoding = null;

@@ -149,6 +149,7 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
   // a WebGPU device caps each buffer at this: larger tensors are split, or the model cannot run
   const maxTensorBytes = useWebgpu ? Math.min(gpu.maxStorageBufferBindingSize, gpu.maxBufferSize, lowered || Infinity) : undefined;
   let splits = [];
+  const tFiles = performance.now(); // the wasm module and its threads are up
   const { files: f, revision } = await modelFiles(source, (config) => {
     // before the weights are downloaded: throws naming the tensor and the limit when one cannot fit
     if (maxTensorBytes) splits = pkg.check_fit(config, maxTensorBytes);
@@ -164,7 +165,9 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
   const read = (offset, length) => safetensors.subarray(offset, offset + length);
   // the model's identity for the Evaluate panel's stored results (WebCrypto works beside the load)
   const fingerprint = modelFingerprint(config, tokenizer, preprocessor, safetensors);
+  const tWeights = performance.now();
   model = await pkg.WebModel.load(config, head, safetensors.length, read, tokenizer, preprocessor, generation, useWebgpu, maxTensorBytes);
+  const tDone = performance.now();
   const info = model.info();
   promptMethods = info.prompt_methods || [];
   post({
@@ -180,7 +183,10 @@ async function load({ source, backend, maxTensorBytes: lowered, build, threads: 
     wasmBuild,
     threads,
     info,
-    loadMs: performance.now() - t0,
+    loadMs: tDone - t0,
+    // where the load's time went: the wasm module + thread pool, the files (download or cache), the
+    // model built from them (weights converted, tokenizer parsed)
+    loadPhases: { wasm: tFiles - t0, files: tWeights - tFiles, model: tDone - tWeights },
     fingerprint: await fingerprint,
   });
 }
