@@ -24,7 +24,8 @@ const OUT = opt('--out', '/tmp/prof');
 const FREQ = opt('--freq', '999');
 // --phase encode (default): the sample photo's encode; answer: an answer of --tokens new tokens
 // (prefill, then decoding), after the encode; load: the model's load, from the page's start (wasm
-// module and threads, the files, the model built from them), sampled for --seconds
+// module and threads, the files, the model built from them), sampled for --seconds; prefill:
+// one-token answers asked one after another (prefill + first token each) while perf samples
 const PHASE = opt('--phase', 'encode');
 const TOKENS = opt('--tokens', '200');
 mkdirSync(OUT, { recursive: true });
@@ -55,6 +56,38 @@ if (loadPerf) {
 }
 // the page encodes its sample photo (at --grid 4: 4 x 3 tiles + the global image) as soon as the
 // model is ready: sampled after V8 has had 10 s to tier the hot wasm functions up
+// one-token answers one after another until `stop` says so (the prefill phase)
+async function askAgainUntil(stop) {
+  await page.fill('#max-tokens', '1');
+  let n = 0;
+  while (!stop()) {
+    await page.waitForSelector('#ask:not([disabled])', { timeout: 600_000 });
+    const before = await page.evaluate(() => window.__zpw.state.timings);
+    await page.click('#ask');
+    await page.waitForFunction((prev) => {
+      const a = document.getElementById('answer').dataset.state;
+      return (a === 'done' || a === 'done-empty') && window.__zpw.state.timings !== prev;
+    }, before, { timeout: 600_000, polling: 20 });
+    n += 1;
+  }
+  const t = await page.evaluate(() => window.__zpw.state.timings);
+  console.error(`${n} one-token answers; the last: first token ${t.first_token_ms?.toFixed(0)} ms, ${t.prompt_tokens ?? '?'} prompt tokens`);
+}
+if (PHASE === 'prefill') {
+  await page.waitForFunction(() => window.__zpw.state.encodes >= 1, null, { timeout: 3_600_000, polling: 500 });
+  let done = false;
+  const asking = askAgainUntil(() => done);
+  await new Promise((r) => setTimeout(r, 5000)); // V8 tiers the code up
+  console.error(`perf: ${SECONDS} s of every thread`);
+  // not spawnSync: the asking goes on in this process's event loop meanwhile
+  const status = await new Promise((resolve) => spawn('perf', record(), { stdio: 'inherit' }).on('exit', resolve));
+  if (status !== 0) console.error('perf record failed');
+  done = true;
+  await asking;
+  await browser.close();
+  server.close();
+  process.exit(0);
+}
 if (PHASE === 'answer') {
   await page.waitForFunction(() => window.__zpw.state.encodes >= 1, null, { timeout: 3_600_000, polling: 500 });
   await page.fill('#max-tokens', TOKENS);
