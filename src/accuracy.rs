@@ -153,9 +153,13 @@ pub struct Question<'a> {
 /// tiles), ranks it once per row (rows of one method with both positions share the ranking) and
 /// answers `question` at every ratio from the kept tokens only, greedily, at most
 /// `max_new_tokens` tokens. `go_on(done, total)` after each answer (`total` = rows x ratios): when
-/// it answers false the scene stops there and the result is None (a Stop button).
+/// it answers false the scene stops there and the result is None (a Stop button). `zoo_plans`:
+/// ZOO's plan kept from scene to scene (it depends on the model, not the image; the scores are the
+/// same bit for bit).
+#[allow(clippy::too_many_arguments)]
 pub async fn answer_scene<F: std::future::Future<Output = bool>>(
     vlm: &Vlm,
+    zoo_plans: Option<&crate::prune::zoo::PlanCache>,
     img: &RgbImage,
     max_grid: Option<usize>,
     question: &Question<'_>,
@@ -174,7 +178,7 @@ pub async fn answer_scene<F: std::future::Future<Output = bool>>(
     let ids = vlm.prompt_ids(question.text, &encoded.processed)?;
     let q_ids = vlm.tokenizer.question_ids(question.text)?;
     let n = encoded.features().dims()[0];
-    let inputs = PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids);
+    let inputs = PruneInputs { zoo_plans, ..PruneInputs::new(&vlm.model, &encoded.tiles, vlm.config.image_token_id, &ids, &q_ids) };
     let total = rows.len() * ratios.len();
     let mut answers = Vec::with_capacity(rows.len());
     let mut right = Vec::with_capacity(rows.len());

@@ -20,7 +20,7 @@ use zoo_prune_web::readback::read_floats;
 use zoo_prune_web::model::layers::LayerNorm;
 use zoo_prune_web::prune::rng::gaussian_directions;
 use zoo_prune_web::prune::select::{cosine_matrix, divprune_order, sads_order, Fusion};
-use zoo_prune_web::prune::zoo::{directions, is_degenerate, sensitivity, token_sensitivity};
+use zoo_prune_web::prune::zoo::{directions, is_degenerate, sensitivity, token_sensitivity, PlanCache};
 use zoo_prune_web::prune::cdpruner;
 use zoo_prune_web::prune::{rank, BudgetMode, Estimator, Method, Proxy, PruneInputs, RelevanceSign, ZooParams};
 
@@ -206,6 +206,7 @@ fn model_path_reproduces_the_tiny_tiles_case() {
     let want = c.f64s("sensitivity");
     assert!(max_rel(&s, &want) < 1e-4, "model-path sensitivity off by {}", max_rel(&s, &want));
     let enc = encode_committed_pixels(&vlm, &r);
+    let plans = PlanCache::default();
     let inputs = PruneInputs {
         model: &vlm.model,
         features: &enc.features,
@@ -215,9 +216,16 @@ fn model_path_reproduces_the_tiny_tiles_case() {
         prompt_ids: None,
         image_token_id: vlm.config.image_token_id,
         question_ids: None,
+        // the Session's path: the plan kept between rankings (checked against the reference here,
+        // then once more from the kept plan below)
+        zoo_plans: Some(&plans),
     };
-    let method = Method::Zoo { params: p, fusion: Fusion::Multiply };
+    let method = Method::Zoo { params: p.clone(), fusion: Fusion::Multiply };
     let ranking = pollster::block_on(rank(&method, &inputs, BudgetMode::Global)).unwrap();
+    assert!(plans.holds(p.seed, p.m), "the ranking kept no plan");
+    let again = pollster::block_on(rank(&method, &inputs, BudgetMode::Global)).unwrap();
+    assert_eq!(again.order, ranking.order, "a ranking from the kept plan differs");
+    assert!(again.scores.iter().zip(&ranking.scores).all(|(a, b)| a.to_bits() == b.to_bits()), "scores from the kept plan differ");
     let n = agree_until_near_tie(
         &ranking.order,
         &c.order("sads_multiply"),
@@ -230,6 +238,34 @@ fn model_path_reproduces_the_tiny_tiles_case() {
     assert!(n >= total / 4, "tiny_tiles: only {n} of {total} picks compared before a near-tie");
     eprintln!("tiny_tiles: the model path reproduces the first {n} of {total} picks");
     assert!(ranking.warnings.is_empty());
+}
+
+#[test]
+fn a_kept_zoo_plan_serves_other_images_and_not_other_seeds() {
+    // The plan depends on the model and (seed, m), not on the image: from a PlanCache, another
+    // image's sensitivity is bit for bit what a fresh plan gives; another seed or m replaces the
+    // kept plan (a stale one would give the old seed's directions).
+    use zoo_prune_web::prune::zoo::sensitivity_with;
+    let vlm = load_vlm("tiny_tiles", "flex");
+    let r = Reference::load("tiny_tiles");
+    let (pre, ps) = r.tensor("vision_pre_post_layernorm");
+    let a = Tensor::<3>::from_data(TensorData::new(pre.clone(), [ps[0], ps[1], ps[2]]), &vlm.device);
+    let b = Tensor::<3>::from_data(TensorData::new(pre.iter().rev().map(|x| x * 0.5 + 0.1).collect::<Vec<f32>>(), [ps[0], ps[1], ps[2]]), &vlm.device);
+    let read = |t: Tensor<1>| pollster::block_on(read_floats(t)).unwrap();
+    let plans = PlanCache::default();
+    for (seed, m) in [(0, 16), (0, 16), (7, 16), (7, 8), (0, 16)] {
+        let p = ZooParams { seed, m, ..Default::default() };
+        for x in [&a, &b] {
+            let cached = read(sensitivity_with(&vlm.model, x, &p, Some(&plans)));
+            let fresh = read(sensitivity(&vlm.model, x, &p));
+            assert!(plans.holds(seed, m), "seed {seed}, m {m}: not kept");
+            assert!(cached.iter().zip(&fresh).all(|(c, f)| c.to_bits() == f.to_bits()), "seed {seed}, m {m}: the kept plan gives other scores");
+        }
+    }
+    // the seeds do differ (else the check above could not see a stale plan)
+    let s0 = read(sensitivity(&vlm.model, &a, &ZooParams { seed: 0, m: 16, ..Default::default() }));
+    let s7 = read(sensitivity(&vlm.model, &a, &ZooParams { seed: 7, m: 16, ..Default::default() }));
+    assert!(s0.iter().zip(&s7).any(|(x, y)| x != y));
 }
 
 #[test]
@@ -296,6 +332,7 @@ fn cdpruner_model_path_reproduces_the_tiny_tiles_case() {
         prompt_ids: None,
         image_token_id: vlm.config.image_token_id,
         question_ids: Some(&question),
+        zoo_plans: None,
     };
     let method = Method::CdPruner { sign: RelevanceSign::Negated };
     let total = c.u("N");

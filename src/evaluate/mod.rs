@@ -131,10 +131,11 @@ pub fn evaluate(
     let mut right = vec![vec![Vec::with_capacity(scenes); ratios.len()]; methods.len()];
     let mut by_kind: BTreeMap<&'static str, (usize, Vec<Vec<usize>>)> = BTreeMap::new();
     let mut tokens = 0;
+    let zoo_plans = crate::prune::zoo::PlanCache::default();
     for i in 0..scenes {
         let ex = data.example(split, i as u64)?;
         let question = Question { text: &ex.qa.question, expected: &ex.qa.answer, rule: MatchRule::Exact };
-        let scene = pollster::block_on(answer_scene(vlm, &scene_image(&ex.scene), None, &question, rows, ratios, 4, |_, _| {
+        let scene = pollster::block_on(answer_scene(vlm, Some(&zoo_plans), &scene_image(&ex.scene), None, &question, rows, ratios, 4, |_, _| {
             std::future::ready(true)
         }))?
         .expect("go_on never stops it");

@@ -180,6 +180,8 @@ pub struct PruneInputs<'a> {
     pub image_token_id: u32,
     /// The question's own token ids (no template): prompt-aware relevance.
     pub question_ids: Option<&'a [u32]>,
+    /// ZOO's plan kept between rankings of one model (None: made anew each time).
+    pub zoo_plans: Option<&'a zoo::PlanCache>,
 }
 
 impl<'a> PruneInputs<'a> {
@@ -201,6 +203,7 @@ impl<'a> PruneInputs<'a> {
             prompt_ids: Some(prompt_ids),
             image_token_id,
             question_ids: Some(question_ids),
+            zoo_plans: None,
         }
     }
 }
@@ -261,7 +264,7 @@ pub async fn rank(method: &Method, inp: &PruneInputs<'_>, mode: BudgetMode) -> R
             } else {
                 inp.pre_ln
             };
-            let s = zoo::sensitivity(inp.model, input, params);
+            let s = zoo::sensitivity_with(inp.model, input, params, inp.zoo_plans);
             let s: Vec<f64> = read_floats(s).await?.into_iter().map(|x| x as f64).collect();
             if params.proxy == Proxy::Linear || zoo::is_degenerate(&s) {
                 warnings.push(

@@ -102,19 +102,62 @@ pub fn directions(p: &ZooParams, s2: usize, dv: usize, device: &Device) -> Tenso
     Tensor::from_data(TensorData::new(u, [p.m, s2, dv]), device)
 }
 
+/// The JVP's plan of the last ranking, kept for the next one: it depends on the model's connector
+/// and post_layernorm weights and on (seed, m), not on the image, and costs most of a one-tile
+/// ranking in the page (drawing 786 k Gaussian directions in f64, then P). One per loaded model
+/// (a [`crate::session::Session`] holds it); keyed by (seed, m, s^2, d_v).
+#[derive(Default)]
+pub struct PlanCache(std::cell::RefCell<Option<(PlanKey, JvpPlan)>>);
+
+/// (seed, m, s^2, d_v): what a plan depends on besides the model.
+type PlanKey = (u64, usize, usize, usize);
+
+impl PlanCache {
+    /// The plan for these parameters and shapes: the kept one when its key matches, else a new one
+    /// (kept in its place).
+    fn get(&self, p: &ZooParams, s2: usize, dv: usize, make: impl FnOnce() -> JvpPlan) -> JvpPlan {
+        let key = (p.seed, p.m, s2, dv);
+        let mut kept = self.0.borrow_mut();
+        match kept.as_ref() {
+            Some((k, plan)) if *k == key => plan.clone(),
+            _ => {
+                let plan = make();
+                *kept = Some((key, plan.clone()));
+                plan
+            }
+        }
+    }
+
+    /// Whether a plan for (seed, m) is kept (for tests).
+    pub fn holds(&self, seed: u64, m: usize) -> bool {
+        self.0.borrow().as_ref().is_some_and(|((s, mm, _, _), _)| (*s, *mm) == (seed, m))
+    }
+}
+
 /// Sensitivity of every visual token (device tensor [tiles * tokens]). `input` [tiles, patches,
 /// d_v] is the proxy's input: the last encoder states before post_layernorm, or for
 /// [`Proxy::LastMlp`] the last block's residual before its MLP. Tiles are processed one at a time
 /// to bound memory.
 pub fn sensitivity(model: &Idefics3, input: &Tensor<3>, p: &ZooParams) -> Tensor<1> {
+    sensitivity_with(model, input, p, None)
+}
+
+/// [`sensitivity`], the JVP's plan taken from `plans` when it holds one for these parameters (and
+/// left there for the next ranking).
+pub fn sensitivity_with(model: &Idefics3, input: &Tensor<3>, p: &ZooParams, plans: Option<&PlanCache>) -> Tensor<1> {
     let pre_ln = input;
     let [t, _, dv] = pre_ln.dims();
     let s = model.connector.scale_factor;
-    let u = directions(p, s * s, dv, &pre_ln.device());
     let w = model.connector.proj.weight.val(); // [s2*dv, dt]
     let ln = &model.vision.post_layernorm;
-    let plan = (p.proxy == Proxy::PostLayerNorm && p.estimator == Estimator::Jvp)
-        .then(|| JvpPlan::new(&u, &w, &ln.weight.val(), ln.eps));
+    let jvp = p.proxy == Proxy::PostLayerNorm && p.estimator == Estimator::Jvp;
+    let make = || JvpPlan::new(&directions(p, s * s, dv, &pre_ln.device()), &w, &ln.weight.val(), ln.eps);
+    let plan = jvp.then(|| match plans {
+        Some(c) => c.get(p, s * s, dv, make),
+        None => make(),
+    });
+    // the other proxies and estimators draw the directions themselves
+    let u = if plan.is_none() { Some(directions(p, s * s, dv, &pre_ln.device())) } else { None };
     let per_tile: Vec<Tensor<1>> = (0..t)
         .map(|i| {
             // [1, patches, dv] -> tokens [n, s2, dv] in the connector's [dh][dw][c] order
@@ -125,9 +168,9 @@ pub fn sensitivity(model: &Idefics3, input: &Tensor<3>, p: &ZooParams) -> Tensor
                 plan.sensitivity(x)
             } else if p.proxy == Proxy::LastMlp {
                 let last = model.vision.layers.last().expect("a vision layer");
-                last_mlp_fd(x, &u, &w, last, ln, p.h)
+                last_mlp_fd(x, u.as_ref().expect("drawn above"), &w, last, ln, p.h)
             } else {
-                token_sensitivity(x, &u, &w, ln, p)
+                token_sensitivity(x, u.as_ref().expect("drawn above"), &w, ln, p)
             }
         })
         .collect();
@@ -198,7 +241,9 @@ fn linear_fd(x: Tensor<3>, u: &Tensor<3>, w: &Tensor<2>, h: f64) -> Tensor<1> {
 }
 
 /// The token-independent half of the closed-form JVP of post_layernorm + Linear (see the module
-/// doc), computed once per image rather than once per tile.
+/// doc), computed once per image rather than once per tile (and kept across images by a
+/// [`PlanCache`]).
+#[derive(Clone)]
 pub struct JvpPlan {
     /// G_q = diag(gamma) W_q : [s2, dv, dt]
     g: Tensor<3>,

@@ -55,8 +55,11 @@ struct Prepared {
 
 impl Prepared {
     /// What the pruning methods read of this image and prompt.
-    fn inputs<'a>(&'a self, vlm: &'a Vlm) -> PruneInputs<'a> {
-        PruneInputs::new(&vlm.model, &self.encoded.tiles, vlm.config.image_token_id, &self.ids, &self.question_ids)
+    fn inputs<'a>(&'a self, vlm: &'a Vlm, zoo_plans: &'a crate::prune::zoo::PlanCache) -> PruneInputs<'a> {
+        PruneInputs {
+            zoo_plans: Some(zoo_plans),
+            ..PruneInputs::new(&vlm.model, &self.encoded.tiles, vlm.config.image_token_id, &self.ids, &self.question_ids)
+        }
     }
 }
 
@@ -80,6 +83,8 @@ pub struct Session {
     timings: Timings,
     t_ask: f64,
     t_first: f64,
+    /// ZOO's plan, kept from one ranking to the next (it depends on the model, not the image)
+    zoo_plans: crate::prune::zoo::PlanCache,
 }
 
 impl Session {
@@ -95,6 +100,7 @@ impl Session {
             timings: Timings::default(),
             t_ask: 0.0,
             t_first: 0.0,
+            zoo_plans: Default::default(),
         }
     }
 
@@ -269,7 +275,7 @@ impl Session {
         self.ensure_maps(&method).await?;
         let prepared = self.prepared.as_ref().expect("checked above");
         let t0 = (self.clock)();
-        let inputs = prepared.inputs(&self.vlm);
+        let inputs = prepared.inputs(&self.vlm, &self.zoo_plans);
         let ranking = prune::rank(&method, &inputs, mode).await?;
         let rank_ms = (self.clock)() - t0;
         let cached = prepared.norm.iter().find(|(m, _)| *m == mode).map(|(_, r)| r.clone());
@@ -335,7 +341,7 @@ impl Session {
         self.ensure_maps(&method).await?;
         let prepared = self.prepared.as_ref().expect("a ranking implies an encoding");
         let ranked = self.ranked.as_ref().expect("checked above");
-        let inputs = prepared.inputs(&self.vlm);
+        let inputs = prepared.inputs(&self.vlm, &self.zoo_plans);
         let other = prune::rank(&method, &inputs, mode).await?;
         Ok(Comparison {
             method: other.method.clone(),
@@ -480,7 +486,7 @@ impl Session {
         let img = RgbImage::decode(image)?;
         let question = Question { text: question, expected, rule };
         let grid = if max_grid == 0 { None } else { Some(max_grid as usize) };
-        answer_scene(&self.vlm, &img, grid, &question, &rows, ratios, max_new_tokens, go_on).await
+        answer_scene(&self.vlm, Some(&self.zoo_plans), &img, grid, &question, &rows, ratios, max_new_tokens, go_on).await
     }
 
     /// Drops the answer in progress (the Stop button).

@@ -195,6 +195,8 @@ fn main() {
         prompt_ids: Some(&ids),
         image_token_id: vlm.config.image_token_id,
         question_ids: Some(&q_ids),
+        // every run makes the plan anew: the figure is a first ranking's
+        zoo_plans: None,
     };
     for name in ["zoo", "divprune", "prompt-aware", "random", "feature-norm", "fastv"] {
         let m = Method::by_name(name, 0).unwrap();
