@@ -48,7 +48,12 @@ impl ModelFiles {
 
 #[cfg(not(target_family = "wasm"))]
 fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Checkpoint(format!("cannot read {}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| cannot_read(path, e))
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn cannot_read(path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::Checkpoint(format!("cannot read {}: {e}", path.display()))
 }
 
 pub struct Vlm {
@@ -93,7 +98,7 @@ impl Vlm {
     pub fn open(dir: &std::path::Path, device: &Device, opts: &LoadOptions) -> Result<Self> {
         let files = ModelFiles::from_dir_but_weights(dir)?;
         let path = dir.join("model.safetensors");
-        let cannot = |e: std::io::Error| Error::Checkpoint(format!("cannot read {}: {e}", path.display()));
+        let cannot = |e| cannot_read(&path, e);
         let file = std::fs::File::open(&path).map_err(cannot)?;
         // SAFETY: the map is only read, and only during this call. Another process truncating the
         // file meanwhile would fault the read (SIGBUS): the contract of every mapping loader

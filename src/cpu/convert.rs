@@ -45,14 +45,6 @@ fn widen(src: &[u8], dst: &mut [f32], from: Source) {
     }
 }
 
-/// Appends the values of `src` (elements of `from`, little-endian) to `out`.
-pub fn extend_f32(out: &mut Vec<f32>, src: &[u8], from: Source) {
-    let n = src.len() / from.width();
-    let at = out.len();
-    out.resize(at + n, 0.0);
-    widen_into(src, from, &mut out[at..]);
-}
-
 /// The values of `src` (elements of `from`, little-endian) written into `dst` (as many as it has
 /// room for), in parallel pieces where the build has threads: a fresh buffer's pages are then
 /// faulted in by every thread, not by one.
@@ -144,6 +136,14 @@ pub fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Appends the values of `src` to `out` through [`widen_into`] (what the loader did before it
+    /// wrote into its own buffer).
+    fn extend_f32(out: &mut Vec<f32>, src: &[u8], from: Source) {
+        let at = out.len();
+        out.resize(at + src.len() / from.width(), 0.0);
+        widen_into(src, from, &mut out[at..]);
+    }
 
     /// Every bf16 and f16 bit pattern (NaNs compared as NaN), and f32 values, against `half`'s
     /// scalar conversions; lengths past one parallel piece and off it.

@@ -157,7 +157,7 @@ pub fn sensitivity_with(model: &Idefics3, input: &Tensor<3>, p: &ZooParams, plan
         None => make(),
     });
     // the other proxies and estimators draw the directions themselves
-    let u = if plan.is_none() { Some(directions(p, s * s, dv, &pre_ln.device())) } else { None };
+    let u = plan.is_none().then(|| directions(p, s * s, dv, &pre_ln.device()));
     let per_tile: Vec<Tensor<1>> = (0..t)
         .map(|i| {
             // [1, patches, dv] -> tokens [n, s2, dv] in the connector's [dh][dw][c] order
